@@ -1,0 +1,1 @@
+"""The ``reconciler`` command line: one command, a subcommand per job."""

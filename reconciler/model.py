@@ -1,0 +1,168 @@
+"""The data every stage hands the next: plain, immutable values.
+
+Raw AWS and definition payloads stay JSON-shaped (``JsonObject``); everything the
+reconciler decides about them is a frozen dataclass defined here, so that any
+stage may import this module and no stage needs another's internals.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonObject = dict[str, Any]
+"""A JSON object as boto3 takes and returns it (camelCase ECS shapes)."""
+
+
+class Sync(enum.StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class DriftPolicy(enum.StrEnum):
+    ALERT = "alert"
+    HEAL = "heal"
+    IGNORE = "ignore"
+
+
+class WaitMode(enum.StrEnum):
+    DEPLOYED = "deployed"
+    STABLE = "stable"
+    NONE = "none"
+
+
+class OnFailure(enum.StrEnum):
+    REPORT = "report"
+    REVERT = "revert"
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing wrong with a unit, located as precisely as we can.
+
+    ``field`` is a readable path such as ``containerDefinitions[app].image``;
+    ``hint`` says what to do about it.
+    """
+
+    severity: Severity
+    message: str
+    unit: str | None = None
+    file: str | None = None
+    line: int | None = None
+    field: str | None = None
+    hint: str | None = None
+    code: str | None = None
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line) if p is not None)
+        parts = [f"{self.severity}:"]
+        if self.unit:
+            parts.append(f"[{self.unit}]")
+        if where:
+            parts.append(f"{where}:")
+        parts.append(self.message)
+        if self.field:
+            parts.append(f"(at {self.field})")
+        text = " ".join(parts)
+        return f"{text}; {self.hint}" if self.hint else text
+
+
+@dataclass(frozen=True, slots=True)
+class AutoScaling:
+    """Application Auto Scaling bounds a unit asks for."""
+
+    min: int
+    max: int
+    suspend_during_rollout: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AwsAccess:
+    """The role a unit's calls are made as, if not the reconciler's own."""
+
+    role_arn: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A unit's ``reconciler.yml`` merged over the repo-wide one (unit wins)."""
+
+    sync: Sync = Sync.AUTO
+    drift: DriftPolicy = DriftPolicy.ALERT
+    wait: WaitMode = WaitMode.STABLE
+    timeout: float | None = None
+    wave: int = 0
+    depends_on: tuple[str, ...] = ()
+    autoscaling: AutoScaling | None = None
+    on_failure: OnFailure = OnFailure.REPORT
+    prune: bool = False
+    aws: AwsAccess = field(default_factory=AwsAccess)
+    vars: Mapping[str, str] = field(default_factory=dict)
+    env_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitConfig:
+    """What a unit's ``ecspresso.yml`` says, with ecspresso's semantics."""
+
+    region: str
+    cluster: str
+    service: str | None
+    service_definition: str | None
+    task_definition: str | None
+    timeout: float | None = None
+    appspec: JsonObject | None = None
+    codedeploy: JsonObject | None = None
+    ignore_tags: tuple[str, ...] = ()
+    required_version: str | None = None
+    plugins: tuple[JsonObject, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredUnit:
+    """A unit rendered at a revision: what git says should run.
+
+    ``secret_paths`` are the field paths whose values came from a secret lookup
+    (masked in output); ``unpinned_vars`` are the variables read from the
+    reconciler's environment rather than from git (a revert cannot restore them).
+    """
+
+    id: str
+    revision: str | None
+    path: str
+    config: UnitConfig
+    policy: Policy
+    task_definition: JsonObject | None
+    service: JsonObject | None
+    files: tuple[str, ...] = ()
+    secret_paths: frozenset[str] = frozenset()
+    unpinned_vars: frozenset[str] = frozenset()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def is_service(self) -> bool:
+        return self.service is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    """One unit's outcome from reading the repo: a rendered unit, or why not."""
+
+    id: str
+    path: str
+    unit: DesiredUnit | None
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.unit is not None and not any(
+            f.severity is Severity.ERROR for f in self.findings
+        )

@@ -206,9 +206,12 @@ class FieldOwnership:
     ``desiredCount`` when Application Auto Scaling owns it, what CodeDeploy
     changes on ``CODE_DEPLOY`` services, ``gitops:`` tags (the reconciler's own)
     and the unit's ``ignore.tags`` patterns. ``unit_fields`` are the top-level
-    keys the unit's service definition sets (None when unknown): fields that AWS
-    keeps as they are when a request leaves them out are compared only when the
-    unit sets them. ``namespace_names`` maps Cloud Map namespace ARNs to names.
+    keys the unit's service definition sets, plus
+    ``serviceConnectConfiguration.namespace`` when it names one (None when
+    unknown): fields that AWS keeps, or the cluster decides, when a request
+    leaves them out are compared only when the unit sets them.
+    ``namespace_names`` maps Cloud Map namespace ARNs (which end in the
+    namespace id) to their names.
     """
 
     autoscaling_owns_desired_count: bool = False

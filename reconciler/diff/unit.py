@@ -9,11 +9,17 @@ compared instead, field by field, as its own resource; the caller passes it as
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.diff.changes import diff_resource
-from reconciler.diff.normalise import lower_key_case, normalise_service, normalise_task_definition
+from reconciler.diff.normalise import (
+    SERVICE_CONNECT_NAMESPACE,
+    lower_key_case,
+    normalise_service,
+    normalise_task_definition,
+)
 from reconciler.model import (
     Cause,
     DesiredUnit,
@@ -23,6 +29,8 @@ from reconciler.model import (
     ResourceKind,
     UnitDiff,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,10 @@ def ownership_for_unit(
     unit's policy asks for one, or when the unit leaves ``desiredCount`` out.
     """
     service = lower_key_case(unit.service or {})
-    unit_fields = frozenset(k for k, v in service.items() if v is not None and v != [] and v != {})
+    unit_fields = {k for k, v in service.items() if v is not None and v != [] and v != {}}
+    connect = service.get("serviceConnectConfiguration")
+    if isinstance(connect, dict) and connect.get("namespace"):
+        unit_fields.add(SERVICE_CONNECT_NAMESPACE)
     controller = service.get("deploymentController") or {}
     return FieldOwnership(
         autoscaling_owns_desired_count=(
@@ -57,7 +68,7 @@ def ownership_for_unit(
         ),
         code_deploy=controller.get("type") == "CODE_DEPLOY",
         ignore_tags=unit.config.ignore_tags,
-        unit_fields=unit_fields,
+        unit_fields=frozenset(unit_fields),
         namespace_names=dict(namespace_names or {}),
     )
 
@@ -90,6 +101,11 @@ def diff_unit(
     task_definition_missing = desired.task_definition is not None and live_task_definition is None
     if not changes and not service_missing:
         return UnitDiff(unit=desired.id, changes=())
+    # Paths only: values may be secret, and logs never carry them.
+    logger.debug(
+        "unit differs from live",
+        extra={"unit": desired.id, "changed_paths": [c.path for c in changes]},
+    )
 
     causes = {Cause.CHANGE}
     if applied is not None:

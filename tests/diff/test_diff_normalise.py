@@ -545,3 +545,122 @@ def test_normalising_does_not_change_the_input() -> None:
 
     assert written == WRITTEN_TASK_DEFINITION
     assert described == described_service()
+
+
+@pytest.mark.parametrize(
+    ("written_namespace", "equal"),
+    [(None, True), ("internal", True), ("other", False)],
+    ids=["left-to-the-cluster-default", "named", "another-named"],
+)
+def test_a_service_connect_namespace_left_out_is_the_clusters_default(
+    written_namespace: str | None, equal: bool
+) -> None:
+    written: JsonObject = {
+        "desiredCount": 1,
+        "serviceConnectConfiguration": {"enabled": True, "services": [{"portName": "http"}]},
+    }
+    if written_namespace is not None:
+        written["serviceConnectConfiguration"]["namespace"] = written_namespace
+    described = {
+        "desiredCount": 1,
+        "serviceConnectConfiguration": {
+            "enabled": True,
+            "namespace": NAMESPACE_ARN,
+            "services": [{"portName": "http", "discoveryName": "http"}],
+        },
+    }
+
+    live, desired = service_forms(written, described)
+
+    assert (live == desired) is equal
+
+
+@pytest.mark.parametrize(
+    ("written", "described"),
+    [
+        ({"type": "spread", "field": "host"}, {"type": "spread", "field": "instanceId"}),
+        ({"type": "binpack", "field": "memory"}, {"type": "binpack", "field": "memory"}),
+    ],
+    ids=["spread-by-host-is-by-instance", "binpack-kept"],
+)
+def test_placement_strategies_read_as_aws_stores_them(
+    written: JsonObject, described: JsonObject
+) -> None:
+    live, desired = service_forms(
+        {
+            "placementStrategy": [
+                {"type": "spread", "field": "attribute:ecs.availability-zone"},
+                written,
+            ]
+        },
+        {
+            "placementStrategy": [
+                {"type": "spread", "field": "attribute:ecs.availability-zone"},
+                described,
+            ]
+        },
+    )
+
+    assert live == desired
+
+
+def test_placement_strategy_order_is_a_difference() -> None:
+    first = {"type": "spread", "field": "attribute:ecs.availability-zone"}
+    second = {"type": "binpack", "field": "memory"}
+
+    live, desired = service_forms(
+        {"placementStrategy": [first, second]}, {"placementStrategy": [second, first]}
+    )
+
+    assert live != desired
+
+
+def base_task_definition() -> JsonObject:
+    return {
+        "family": "api",
+        "cpu": "256",
+        "memory": "512",
+        "networkMode": "awsvpc",
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": "registry.example.com/api:1.4.2",
+                "environment": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        {**base_task_definition(), "cpu": "0.25 vCPU", "memory": "0.5 GB"},
+        {**base_task_definition(), "cpu": 256, "memory": 512},
+        {
+            **base_task_definition(),
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": "registry.example.com/api:1.4.2",
+                    "environment": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}],
+                }
+            ],
+        },
+        {
+            "Family": "api",
+            "Cpu": "256",
+            "Memory": "512",
+            "NetworkMode": "awsvpc",
+            "ContainerDefinitions": [
+                {
+                    "Name": "app",
+                    "Image": "registry.example.com/api:1.4.2",
+                    "Environment": [{"Name": "A", "Value": "1"}, {"Name": "B", "Value": "2"}],
+                }
+            ],
+        },
+    ],
+    ids=["vcpu-and-gb-strings", "integer-sizes", "reordered-environment", "capitalised-keys"],
+)
+def test_ways_of_writing_the_same_task_definition_read_the_same(written: JsonObject) -> None:
+    assert normalise_task_definition(written) == normalise_task_definition(base_task_definition())

@@ -170,6 +170,7 @@ def normalise_service(svc: JsonObject, *, context: FieldOwnership) -> JsonObject
     body = _prune_empty({k: v for k, v in body.items() if k not in _SERVICE_READ_ONLY})
     _drop_fields_owned_by_others(body, context)
 
+    # Fill in what AWS fills in when a request leaves it out.
     body.setdefault("schedulingStrategy", "REPLICA")
     controller = body.setdefault("deploymentController", {"type": "ECS"})
     controller.setdefault("type", "ECS")
@@ -187,6 +188,7 @@ def normalise_service(svc: JsonObject, *, context: FieldOwnership) -> JsonObject
     if "role" in body:
         body["role"] = _last_arn_segment(body["role"])
 
+    # Then bring each part to one form, sorting lists whose order means nothing.
     _normalise_capacity(body)
     awsvpc = body.get("networkConfiguration", {}).get("awsvpcConfiguration")
     if isinstance(awsvpc, dict):
@@ -360,10 +362,8 @@ def _normalise_deployment_configuration(
     body = dict(configuration)
     body.setdefault("maximumPercent", 100 if daemon else 200)
     body.setdefault("minimumHealthyPercent", 0 if daemon else 100)
-    if controller != "ECS":
-        # Circuit breaker, alarms and strategy apply to ECS deployments only.
-        return body
-    body.setdefault("strategy", "ROLLING")
+    # Filled whatever the controller: a disabled breaker or alarm is the same
+    # whether AWS returns it or leaves it out.
     body["deploymentCircuitBreaker"] = {
         "enable": False,
         "rollback": False,
@@ -373,6 +373,9 @@ def _normalise_deployment_configuration(
     alarms = {"enable": False, "rollback": False, **body.get("alarms", {})}
     _sort_in(alarms, "alarmNames", str)
     body["alarms"] = alarms
+    if controller == "ECS":
+        # Strategies (rolling, blue/green, ...) are ECS's own deployments.
+        body.setdefault("strategy", "ROLLING")
     return body
 
 

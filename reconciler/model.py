@@ -212,3 +212,79 @@ class LiveUnit:
     @property
     def exists(self) -> bool:
         return self.service is not None
+
+
+class ResourceKind(enum.StrEnum):
+    """The AWS resource a field change applies to."""
+
+    TASK_DEFINITION = "task_definition"
+    SERVICE = "service"
+    AUTOSCALING = "autoscaling"
+    TAGS = "tags"
+
+
+class Cause(enum.StrEnum):
+    """Why live differs from desired: git moved, or someone changed AWS."""
+
+    CHANGE = "change"
+    DRIFT = "drift"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field that apply will change, read from live to desired.
+
+    ``path`` is readable (``containerDefinitions[app].image``); ``live`` is None
+    for a field or item apply adds, ``desired`` is None for one it removes.
+    """
+
+    resource: ResourceKind
+    path: str
+    live: Any
+    desired: Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldOwnership:
+    """Which service fields belong to someone other than the unit's author.
+
+    A field owned by someone else is left out of both sides before comparing:
+    ``desiredCount`` when Application Auto Scaling owns it, what CodeDeploy
+    changes on ``CODE_DEPLOY`` services, ``gitops:`` tags (the reconciler's own)
+    and the unit's ``ignore.tags`` patterns. ``unit_fields`` are the top-level
+    keys the unit's service definition sets, plus
+    ``serviceConnectConfiguration.namespace`` when it names one (None when
+    unknown): fields that AWS keeps, or the cluster decides, when a request
+    leaves them out are compared only when the unit sets them.
+    ``namespace_names`` maps Cloud Map namespace ARNs (which end in the
+    namespace id) to their names.
+    """
+
+    autoscaling_owns_desired_count: bool = False
+    code_deploy: bool = False
+    ignore_tags: tuple[str, ...] = ()
+    reconciler_tag_prefix: str = "gitops:"
+    unit_fields: frozenset[str] | None = None
+    namespace_names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitDiff:
+    """What apply would change for one unit, and why.
+
+    ``causes`` is empty when the unit is in sync; a missing service (or a task
+    definition never registered) is planned as a creation, its fields all added.
+    """
+
+    unit: str
+    changes: tuple[FieldChange, ...]
+    causes: frozenset[Cause] = frozenset()
+    service_missing: bool = False
+    task_definition_missing: bool = False
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.changes and not self.service_missing
+
+    def changes_to(self, resource: ResourceKind) -> tuple[FieldChange, ...]:
+        return tuple(c for c in self.changes if c.resource is resource)

@@ -7,7 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from diff_payloads import (
+
+from reconciler.diff import changes as changes_module
+from reconciler.diff import diff_resource, diff_unit, normalise_task_definition, render_path
+from reconciler.model import AutoScaling, Cause, FieldChange, JsonObject, ResourceKind
+from tests.diff.diff_payloads import (
     TARGET_GROUP,
     WRITTEN_SERVICE,
     WRITTEN_TASK_DEFINITION,
@@ -15,10 +19,6 @@ from diff_payloads import (
     described_task_definition,
     make_unit,
 )
-
-from reconciler.diff import changes as changes_module
-from reconciler.diff import diff_resource, diff_unit, normalise_task_definition, render_path
-from reconciler.model import AutoScaling, Cause, FieldChange, JsonObject, ResourceKind
 
 Edit = Callable[[JsonObject], None]
 

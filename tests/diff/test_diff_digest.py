@@ -6,13 +6,6 @@ import copy
 import json
 
 import pytest
-from diff_payloads import (
-    WRITTEN_SERVICE,
-    WRITTEN_TASK_DEFINITION,
-    described_service,
-    described_task_definition,
-    make_unit,
-)
 
 from reconciler.diff import (
     NORMALISER_VERSION,
@@ -23,6 +16,13 @@ from reconciler.diff import (
     same_digest_version,
 )
 from reconciler.model import JsonObject
+from tests.diff.diff_payloads import (
+    WRITTEN_SERVICE,
+    WRITTEN_TASK_DEFINITION,
+    described_service,
+    described_task_definition,
+    make_unit,
+)
 
 
 def reversed_keys(value: object) -> object:

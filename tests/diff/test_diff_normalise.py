@@ -6,7 +6,10 @@ import copy
 from typing import Any
 
 import pytest
-from diff_payloads import (
+
+from reconciler.diff import normalise_service, normalise_task_definition, ownership_for_unit
+from reconciler.model import FieldOwnership, JsonObject
+from tests.diff.diff_payloads import (
     ACCOUNT,
     NAMESPACE_ARN,
     REGION,
@@ -18,9 +21,6 @@ from diff_payloads import (
     make_unit,
     read_ecspresso_fixture,
 )
-
-from reconciler.diff import normalise_service, normalise_task_definition, ownership_for_unit
-from reconciler.model import FieldOwnership, JsonObject
 
 REPLICA = FieldOwnership()
 

@@ -288,3 +288,51 @@ class UnitDiff:
 
     def changes_to(self, resource: ResourceKind) -> tuple[FieldChange, ...]:
         return tuple(c for c in self.changes if c.resource is resource)
+
+
+class StepKind(enum.StrEnum):
+    """One AWS change apply makes, in the order apply makes them."""
+
+    REGISTER_TASK_DEFINITION = "register_task_definition"
+    CREATE_SERVICE = "create_service"
+    UPDATE_SERVICE = "update_service"
+    TAG_SERVICE = "tag_service"
+    SCALE = "scale"
+
+
+class PlanStatus(enum.StrEnum):
+    IN_SYNC = "in_sync"
+    CHANGED = "changed"
+    MISSING = "missing"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPlan:
+    """What apply would do for one unit, and why (git, drift, or both)."""
+
+    unit: str
+    cluster: str | None
+    service: str | None
+    status: PlanStatus
+    causes: frozenset[Cause] = frozenset()
+    changes: tuple[FieldChange, ...] = ()
+    steps: tuple[StepKind, ...] = ()
+    error: Finding | None = None
+    desired_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every unit's plan at one revision."""
+
+    revision: str | None
+    units: tuple[UnitPlan, ...]
+
+    @property
+    def pending(self) -> bool:
+        return any(u.status in (PlanStatus.CHANGED, PlanStatus.MISSING) for u in self.units)
+
+    @property
+    def failed(self) -> bool:
+        return any(u.status is PlanStatus.ERROR for u in self.units)

@@ -1,0 +1,1 @@
+"""The loop: wires the stages together (source, desired, live, diff, plan, ...)."""

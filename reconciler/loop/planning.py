@@ -1,0 +1,133 @@
+"""One planning pass over a repository: render, read live, plan every unit.
+
+This is the wiring the ``plan`` command and the loop share. Each stage hands the
+next plain data; a unit that fails at any stage becomes an error in the plan,
+and every other unit is still planned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from reconciler.aws import Aws, AwsTarget
+from reconciler.desired import render_units
+from reconciler.live import LiveRequest, LiveResult, TaskDefinitionCache, fetch_live
+from reconciler.model import (
+    TAG_REVISION,
+    DesiredUnit,
+    Finding,
+    Plan,
+    RenderResult,
+    Severity,
+    UnitPlan,
+)
+from reconciler.plan import desired_digest, plan_error, plan_unit
+from reconciler.source import RepoFiles, SourceError, discover_units, open_repo_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRevision:
+    """A plan and the rendered units it was made from."""
+
+    plan: Plan
+    rendered: Mapping[str, RenderResult] = field(default_factory=dict)
+
+
+def target_of(unit: DesiredUnit) -> AwsTarget:
+    return AwsTarget(unit.config.region, unit.policy.aws.role_arn, unit.policy.aws.external_id)
+
+
+def first_error(result: RenderResult) -> Finding:
+    errors = [f for f in result.findings if f.severity is Severity.ERROR]
+    return errors[0] if errors else Finding(Severity.ERROR, "unit did not render", unit=result.id)
+
+
+async def plan_revision(
+    files: RepoFiles,
+    aws: Aws,
+    unit_ids: Sequence[str] | None = None,
+    *,
+    repo_path: str | None = None,
+    cache: TaskDefinitionCache | None = None,
+) -> PlannedRevision:
+    """Plan every unit of ``files`` (or those named) against live AWS.
+
+    With ``repo_path`` (a git repository), a unit whose service is tagged with
+    another applied revision is rendered at that revision too, so that live
+    moving away from it reads as drift and git moving as change.
+    """
+    # Render first: an invalid unit never reaches AWS.
+    results = await render_units(files, aws, unit_ids)
+    rendered = {r.id: r for r in results}
+    units = [r.unit for r in results if r.ok and r.unit is not None]
+
+    # Read live for every unit that rendered, in as few calls as AWS allows.
+    requests = [
+        LiveRequest(
+            unit_id=u.id,
+            target=target_of(u),
+            cluster=u.config.cluster,
+            service=u.config.service if u.is_service else None,
+            desired_digest=desired_digest(u),
+        )
+        for u in units
+    ]
+    live = {r.unit_id: r for r in await fetch_live(aws, requests, cache)}
+
+    # Render what was last applied, once per revision, where it is not this one.
+    applied = await _applied_units(units, live, files, aws, repo_path)
+
+    plans: list[UnitPlan] = []
+    for result in results:
+        unit = result.unit
+        if unit is None or not result.ok:
+            plans.append(plan_error(result.id, first_error(result)))
+            continue
+        fetched = live[unit.id]
+        if fetched.error is not None or fetched.live is None:
+            assert fetched.error is not None
+            plans.append(
+                plan_error(unit.id, fetched.error, cluster=unit.config.cluster, service=unit.config.service)
+            )
+            continue
+        plans.append(plan_unit(unit, fetched.live, applied.get(unit.id)))
+    return PlannedRevision(Plan(files.revision, tuple(plans)), rendered)
+
+
+async def _applied_units(
+    units: Sequence[DesiredUnit],
+    live: Mapping[str, LiveResult],
+    files: RepoFiles,
+    aws: Aws,
+    repo_path: str | None,
+) -> dict[str, DesiredUnit]:
+    applied: dict[str, DesiredUnit] = {}
+    wanted: dict[str, list[str]] = {}
+    for unit in units:
+        result = live.get(unit.id)
+        if result is None or result.live is None or not result.live.exists:
+            continue
+        revision = result.live.tags.get(TAG_REVISION)
+        if revision is None:
+            continue
+        if revision == files.revision:
+            applied[unit.id] = unit
+        elif repo_path is not None:
+            wanted.setdefault(revision, []).append(unit.id)
+
+    for revision, ids in wanted.items():
+        try:
+            earlier = open_repo_files(repo_path or ".", revision)
+            present = [i for i in ids if i in set(discover_units(earlier))]
+            for result in await render_units(earlier, aws, present) if present else []:
+                if result.ok and result.unit is not None:
+                    applied[result.id] = result.unit
+        except SourceError as exc:
+            # A revision gone from history (force-push): without it, every
+            # difference is put down to change, which is the safe reading.
+            log.info("applied revision unreadable", extra={"revision": revision, "error": str(exc)})
+    return applied

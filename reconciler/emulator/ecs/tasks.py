@@ -181,7 +181,7 @@ def describe_task(task: TaskRecord, include_tags: bool) -> Json:
         "attachments": [],
         "attributes": [],
         "enableExecuteCommand": bool(task.extra.get("enableExecuteCommand", False)),
-        "overrides": copy.deepcopy(task.extra.get("overrides", {})),
+        "overrides": task_overrides(task),
         "tags": copy.deepcopy(task.tags) if include_tags else [],
     }
     described.update(copy.deepcopy(task.placement))
@@ -198,3 +198,14 @@ def describe_task(task: TaskRecord, include_tags: bool) -> Json:
     if task.stop_code is not None:
         described["stopCode"] = task.stop_code
     return described
+
+
+def task_overrides(task: TaskRecord) -> Json:
+    """The overrides ECS reports: one entry per container even when none were given."""
+    overrides = copy.deepcopy(task.extra.get("overrides", {}))
+    given = {item["name"]: item for item in overrides.get("containerOverrides", [])}
+    overrides["containerOverrides"] = [
+        given.get(container["name"], {"name": container["name"]}) for container in task.containers
+    ]
+    overrides.setdefault("inferenceAcceleratorOverrides", [])
+    return overrides

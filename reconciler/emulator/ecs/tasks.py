@@ -202,7 +202,7 @@ def describe_task(task: TaskRecord, include_tags: bool) -> Json:
 
 def task_overrides(task: TaskRecord) -> Json:
     """The overrides ECS reports: one entry per container even when none were given."""
-    overrides = copy.deepcopy(task.extra.get("overrides", {}))
+    overrides: Json = copy.deepcopy(task.extra.get("overrides", {}))
     given = {item["name"]: item for item in overrides.get("containerOverrides", [])}
     overrides["containerOverrides"] = [
         given.get(container["name"], {"name": container["name"]}) for container in task.containers

@@ -166,3 +166,49 @@ class RenderResult:
         return self.unit is not None and not any(
             f.severity is Severity.ERROR for f in self.findings
         )
+
+
+# Tags the reconciler keeps its state in, on services and task definitions.
+TAG_OWNER = "gitops:owner"
+TAG_UNIT = "gitops:unit"
+TAG_REVISION = "gitops:revision"
+TAG_DIGEST = "gitops:digest"
+TAG_TASK_DEFINITION = "gitops:task-definition"
+TAG_BAD_REVISION = "gitops:bad-revision"
+TAG_SUSPENDED = "gitops:suspended"
+TAG_PREFIX = "gitops:"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalableTarget:
+    """An Application Auto Scaling target on a service's desired count."""
+
+    resource_id: str
+    min: int
+    max: int
+    dynamic_scaling_in_suspended: bool = False
+    dynamic_scaling_out_suspended: bool = False
+    scheduled_scaling_suspended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LiveUnit:
+    """What AWS reports for one unit now.
+
+    ``service`` is None when the service does not exist (or is INACTIVE).
+    ``task_definition`` is None when it was not described: the service still
+    runs the revision it is tagged with and that revision's digest matches what
+    git wants (``task_definition_reused``), or the unit has no service yet.
+    """
+
+    unit_id: str
+    service: JsonObject | None
+    tags: Mapping[str, str]
+    task_definition_arn: str | None
+    task_definition: JsonObject | None
+    task_definition_reused: bool
+    scalable_target: ScalableTarget | None
+
+    @property
+    def exists(self) -> bool:
+        return self.service is not None

@@ -727,3 +727,15 @@ def test_the_same_scenario_gives_the_same_ids_and_events() -> None:
         return ecs.call("DescribeServices", cluster="prod", services=["api"])
 
     assert scenario() == scenario()
+
+
+def test_service_tags_reach_its_tasks_when_the_service_propagates_them(ecs: SimulatedEcs) -> None:
+    create_web_service(ecs, propagateTags="SERVICE", tags=[{"key": "team", "value": "a"}])
+    ecs.tick(4)
+    arns = ecs.call("ListTasks", cluster="prod", serviceName="api")["taskArns"]
+
+    tagged = ecs.call("DescribeTasks", cluster="prod", tasks=arns, include=["TAGS"])["tasks"]
+    plain = ecs.call("DescribeTasks", cluster="prod", tasks=arns)["tasks"]
+
+    assert [task["tags"] for task in tagged] == [[{"key": "team", "value": "a"}]] * 2
+    assert all("tags" not in task for task in plain)

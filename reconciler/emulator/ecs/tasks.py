@@ -182,8 +182,9 @@ def describe_task(task: TaskRecord, include_tags: bool) -> Json:
         "attributes": [],
         "enableExecuteCommand": bool(task.extra.get("enableExecuteCommand", False)),
         "overrides": task_overrides(task),
-        "tags": copy.deepcopy(task.tags) if include_tags else [],
     }
+    if include_tags:
+        described["tags"] = copy.deepcopy(task.tags)
     described.update(copy.deepcopy(task.placement))
     for key in ("cpu", "memory"):
         if key in body:

@@ -11,7 +11,7 @@ from reconciler.emulator.ecs import clusters, operations, services, taskdefs
 from reconciler.emulator.ecs.arns import last_name
 from reconciler.emulator.ecs.errors import EcsApiError
 from reconciler.emulator.ecs.records import Json
-from reconciler.emulator.ecs.requests import operation_model, validate_request
+from reconciler.emulator.ecs.validation import operation_model, validate_request
 from reconciler.emulator.ecs.world import World
 
 logger = logging.getLogger(__name__)

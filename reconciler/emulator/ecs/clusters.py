@@ -6,11 +6,10 @@ import copy
 
 from reconciler.emulator.ecs.arns import last_name
 from reconciler.emulator.ecs.errors import EcsApiError, invalid_parameter
-from reconciler.emulator.ecs.pagination import paginate
+from reconciler.emulator.ecs.pagination import paginate, with_token
 from reconciler.emulator.ecs.records import ClusterRecord, Json
 from reconciler.emulator.ecs.services import FARGATE_PROVIDERS, find_cluster
 from reconciler.emulator.ecs.tags import check_tags
-from reconciler.emulator.ecs.taskdefs import with_token
 from reconciler.emulator.ecs.world import World
 
 DEFAULT_CLUSTER_SETTINGS: list[Json] = [{"name": "containerInsights", "value": "disabled"}]

@@ -203,6 +203,9 @@ class RollingDeployment:
     def drain_old_deployments(self, min_healthy: int) -> None:
         service = self.service
         running = sum(1 for task in service.tasks.values() if task.running)
+        allowance = running - min_healthy
+        if allowance <= 0 and self.stalled():
+            allowance = 1
         to_stop: list[TaskRecord] = []
         for deployment in service.deployments[1:]:
             for task in self.live_tasks(deployment):
@@ -210,9 +213,9 @@ class RollingDeployment:
                 # only while enough others keep serving.
                 if task.starting:
                     to_stop.append(task)
-                elif running - 1 >= min_healthy or self.stalled():
+                elif allowance > 0:
                     to_stop.append(task)
-                    running -= 1
+                    allowance -= 1
         self.stop_tasks(to_stop)
         for deployment in service.deployments[1:]:
             deployment.body["desiredCount"] = len(self.live_tasks(deployment))

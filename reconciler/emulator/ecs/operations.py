@@ -11,7 +11,7 @@ from reconciler.emulator.ecs.deployments import (
     roll_back,
 )
 from reconciler.emulator.ecs.errors import EcsApiError, invalid_parameter, service_not_found
-from reconciler.emulator.ecs.pagination import paginate
+from reconciler.emulator.ecs.pagination import paginate, with_token
 from reconciler.emulator.ecs.records import (
     ClusterRecord,
     Json,
@@ -32,7 +32,6 @@ from reconciler.emulator.ecs.tags import merge_tags, remove_tags
 from reconciler.emulator.ecs.taskdefs import (
     find_task_definition,
     resolve_task_definition,
-    with_token,
 )
 from reconciler.emulator.ecs.tasks import (
     FARGATE_PLATFORM_VERSION,

@@ -41,3 +41,10 @@ def paginate(
     end = start + size
     token = encode_token(end) if end < len(items) else None
     return list(items[start:end]), token
+
+
+def with_token(response: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """``response`` with ``nextToken`` when there is a next page."""
+    if token is not None:
+        response["nextToken"] = token
+    return response

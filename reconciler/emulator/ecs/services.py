@@ -19,7 +19,7 @@ from reconciler.emulator.ecs.errors import (
     invalid_parameter,
     service_not_found,
 )
-from reconciler.emulator.ecs.pagination import paginate
+from reconciler.emulator.ecs.pagination import paginate, with_token
 from reconciler.emulator.ecs.records import (
     ClusterRecord,
     Json,
@@ -27,10 +27,10 @@ from reconciler.emulator.ecs.records import (
     ServiceRevisionRecord,
     TaskDefinitionRecord,
 )
-from reconciler.emulator.ecs.requests import shape_members
 from reconciler.emulator.ecs.tags import check_tags
-from reconciler.emulator.ecs.taskdefs import check_launchable, resolve_task_definition, with_token
+from reconciler.emulator.ecs.taskdefs import check_launchable, resolve_task_definition
 from reconciler.emulator.ecs.tasks import request_stop
+from reconciler.emulator.ecs.validation import shape_members
 from reconciler.emulator.ecs.world import World
 
 # DescribeServices takes at most 10 services per call, as on AWS.

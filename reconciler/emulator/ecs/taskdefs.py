@@ -6,7 +6,7 @@ import copy
 import re
 
 from reconciler.emulator.ecs.errors import client_error, invalid_parameter
-from reconciler.emulator.ecs.pagination import paginate
+from reconciler.emulator.ecs.pagination import paginate, with_token
 from reconciler.emulator.ecs.records import Json, RegionState, TaskDefinitionRecord
 from reconciler.emulator.ecs.tags import check_tags
 from reconciler.emulator.ecs.world import World
@@ -220,16 +220,6 @@ def list_task_definition_families(world: World, region: str, params: Json) -> Js
             families.append(family)
     page, token = paginate(families, params, default_size=100)
     return with_token({"families": page}, token)
-
-
-def with_token(response: Json, token: str | None) -> Json:
-    if token is not None:
-        response["nextToken"] = token
-    return response
-
-
-def task_definition_container_images(record: TaskDefinitionRecord) -> list[tuple[str, str]]:
-    return [(c["name"], c["image"]) for c in record.body["containerDefinitions"]]
 
 
 def check_launchable(record: TaskDefinitionRecord, fargate: bool) -> None:

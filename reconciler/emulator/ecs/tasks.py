@@ -181,9 +181,10 @@ def describe_task(task: TaskRecord, include_tags: bool) -> Json:
         "attachments": [],
         "attributes": [],
         "enableExecuteCommand": bool(task.extra.get("enableExecuteCommand", False)),
-        "overrides": copy.deepcopy(task.extra.get("overrides", {})),
-        "tags": copy.deepcopy(task.tags) if include_tags else [],
+        "overrides": task_overrides(task),
     }
+    if include_tags:
+        described["tags"] = copy.deepcopy(task.tags)
     described.update(copy.deepcopy(task.placement))
     for key in ("cpu", "memory"):
         if key in body:
@@ -198,3 +199,14 @@ def describe_task(task: TaskRecord, include_tags: bool) -> Json:
     if task.stop_code is not None:
         described["stopCode"] = task.stop_code
     return described
+
+
+def task_overrides(task: TaskRecord) -> Json:
+    """The overrides ECS reports: one entry per container even when none were given."""
+    overrides: Json = copy.deepcopy(task.extra.get("overrides", {}))
+    given = {item["name"]: item for item in overrides.get("containerOverrides", [])}
+    overrides["containerOverrides"] = [
+        given.get(container["name"], {"name": container["name"]}) for container in task.containers
+    ]
+    overrides.setdefault("inferenceAcceleratorOverrides", [])
+    return overrides

@@ -139,8 +139,10 @@ def print_plan(plan: Plan, style: Style) -> None:
             message = str(u.error) if u.error else "error"
             print(f"{style.bold(u.unit)}{where}: {style.red('error')}: {message}")
             continue
-        headline = "service missing, will be created" if u.status is PlanStatus.MISSING else (
-            f"{len(u.changes)} change{'s' if len(u.changes) != 1 else ''}"
+        headline = (
+            "service missing, will be created"
+            if u.status is PlanStatus.MISSING
+            else (f"{len(u.changes)} change{'s' if len(u.changes) != 1 else ''}")
         )
         print(f"{style.bold(u.unit)}{where}: {style.yellow(headline)} [{cause_of(u)}]")
         if u.status is not PlanStatus.MISSING:

@@ -91,7 +91,9 @@ async def plan_revision(
         if fetched.error is not None or fetched.live is None:
             assert fetched.error is not None
             plans.append(
-                plan_error(unit.id, fetched.error, cluster=unit.config.cluster, service=unit.config.service)
+                plan_error(
+                    unit.id, fetched.error, cluster=unit.config.cluster, service=unit.config.service
+                )
             )
             continue
         plans.append(plan_unit(unit, fetched.live, applied.get(unit.id)))

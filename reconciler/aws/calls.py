@@ -212,10 +212,11 @@ class Aws:
     ) -> list[Any]:
         """Every page of a list call, each page a paced and retried call of its own."""
         items: list[Any] = []
-        token_key = "nextToken" if service in {"ecs", "codedeploy"} else "NextToken"
         while True:
             page = await self.call(service, method, target, **params)
             items.extend(page.get(result_key, []))
+            # ECS, CodeDeploy and Logs say nextToken; most others NextToken.
+            token_key = "nextToken" if "nextToken" in page else "NextToken"
             token = page.get(token_key)
             if not token:
                 return items

@@ -51,7 +51,7 @@ class Sessions:
             connect_timeout=5,
             read_timeout=60,
             # Retries are ours (reconciler.aws.calls): one policy, paced, counted.
-            retries={"mode": "standard", "max_attempts": 1},
+            retries={"mode": "standard", "total_max_attempts": 1},
             user_agent_extra=f"ecs-gitops-reconciler/{__version__}",
         )
         self._lock = threading.Lock()

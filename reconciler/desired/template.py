@@ -96,11 +96,6 @@ Node = Union[Text, Action, IfNode]  # noqa: UP007
 class Template:
     nodes: tuple[Node, ...]
 
-    @property
-    def is_plain(self) -> bool:
-        """True when the text has no action at all (nothing to execute)."""
-        return all(isinstance(n, Text) for n in self.nodes)
-
 
 # Lexing: the text is split into text and action tokens; an action's inside is
 # split into words. Both keep the line they start on.
@@ -519,10 +514,9 @@ async def execute_template(template: Template, functions: Mapping[str, TemplateF
 
 async def render_template(text: str, functions: Mapping[str, TemplateFunction]) -> str:
     """Parse and execute ``text``; plain text without actions is returned as is."""
-    template = parse_template(text)
-    if template.is_plain:
+    if "{{" not in text:
         return text
-    return await execute_template(template, functions)
+    return await execute_template(parse_template(text), functions)
 
 
 async def _run(

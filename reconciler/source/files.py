@@ -23,6 +23,7 @@ import pygit2
 
 from reconciler.errors import PermanentError, Reason
 
+
 class SourceError(PermanentError):
     """The repository or the revision asked for cannot be read."""
 
@@ -230,4 +231,3 @@ def open_repo_files(repo: str | os.PathLike[str], revision: str | None = None) -
     if revision is None:
         return FolderFiles(repo)
     return GitFiles(repo, revision)
-

@@ -90,6 +90,7 @@ class UnitFunctions:
     ) -> None:
         self.variables = variables
         self.secret_values: set[str] = set()
+        self.files_read: list[str] = []
         self._lookups = lookups
         self._target = target
         self._plugins = plugins
@@ -144,6 +145,8 @@ class UnitFunctions:
             if len(args) != 1:
                 raise FunctionFailed("tfstate takes one resource address")
             state = await self._lookup(self._lookups.terraform_state(self._target, location))
+            if not location.startswith("s3://") and location not in self.files_read:
+                self.files_read.append(location)
             try:
                 return state_value_text(lookup_terraform_state(state, go_string(args[0])))
             except LookupFailed as exc:

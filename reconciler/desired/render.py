@@ -173,7 +173,9 @@ async def _render(
         {"taskDefinition": task_definition, "service": service}, functions.secret_values
     )
     warnings = (*loaded.warnings, *task_warnings, *service_warnings)
-    read_files = dict.fromkeys([*policy_files, *loaded.files, *task_files, *service_files])
+    read_files = dict.fromkeys(
+        [*policy_files, *loaded.files, *task_files, *service_files, *functions.files_read]
+    )
     unit = DesiredUnit(
         id=unit_id,
         revision=files.revision,

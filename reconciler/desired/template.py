@@ -260,6 +260,12 @@ class _Lexer:
                 line,
                 "call functions such as env, must_env or ssm instead",
             )
+        if char == "}":
+            raise TemplateError(
+                "unterminated action: '{{' without a matching '}}'",
+                line,
+                "close the action with }}",
+            )
         raise TemplateError(f"unexpected character {char!r} in action", line)
 
     def _quoted(self) -> str:

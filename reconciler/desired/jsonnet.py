@@ -11,12 +11,19 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import _jsonnet
 
 from reconciler.desired.problems import UnitError
 from reconciler.source import RepoFiles, confine_path
+
+# Jsonnet gets threads of its own: a native function in it waits for a lookup
+# that may itself need a thread of the default pool, which must not be full of
+# waiting Jsonnet evaluations.
+EVALUATOR_THREADS = 16
+_EVALUATORS = ThreadPoolExecutor(max_workers=EVALUATOR_THREADS, thread_name_prefix="jsonnet")
 
 NativeCallbacks = Mapping[str, tuple[tuple[str, ...], Callable[..., Any]]]
 
@@ -86,6 +93,6 @@ async def evaluate_jsonnet(
         return result
 
     try:
-        return await asyncio.to_thread(evaluate), read
+        return await asyncio.get_running_loop().run_in_executor(_EVALUATORS, evaluate), read
     except RuntimeError as exc:
         raise jsonnet_error(str(exc), unit=unit, file=path, read=read) from exc

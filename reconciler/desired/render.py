@@ -18,6 +18,7 @@ from reconciler.desired.config import load_config
 from reconciler.desired.definitions import load_service_definition, load_task_definition
 from reconciler.desired.documents import walk_leaves
 from reconciler.desired.functions import UnitFunctions, Variables
+from reconciler.desired.jsonnet import EVALUATOR_THREADS
 from reconciler.desired.lookups import Lookups
 from reconciler.desired.policy import PolicyFile, merge_policy, read_policy_file
 from reconciler.desired.problems import UnitError, finding_from_error
@@ -29,8 +30,9 @@ from reconciler.source import RepoFiles, discover_units, find_config_file
 
 log = logging.getLogger(__name__)
 
-CONCURRENT_UNITS = 16
-"""Units rendered at once: enough to overlap lookups, few enough to be gentle."""
+CONCURRENT_UNITS = EVALUATOR_THREADS
+"""Units rendered at once: enough to overlap lookups; no more than Jsonnet has
+threads, so a unit never waits for another unit's Jsonnet to finish."""
 
 SHORT_SECRET = 6
 """Secrets shorter than this are matched as whole values only, never as parts."""

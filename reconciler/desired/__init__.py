@@ -6,7 +6,7 @@ reported with its findings and never hides the others.
 """
 
 from reconciler.desired.config import COMPATIBLE_ECSPRESSO_VERSION
-from reconciler.desired.render import render_unit, render_units
+from reconciler.desired.render import render_units
 from reconciler.source import discover_units
 
-__all__ = ["COMPATIBLE_ECSPRESSO_VERSION", "discover_units", "render_unit", "render_units"]
+__all__ = ["COMPATIBLE_ECSPRESSO_VERSION", "discover_units", "render_units"]

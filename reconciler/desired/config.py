@@ -68,7 +68,7 @@ async def load_config(
         what="config",
     )
     lines: Mapping[str, int] = {}
-    if path.endswith((".yml", ".yaml")):
+    if not path.endswith(".jsonnet"):  # JSON is YAML too, for finding lines
         lines = yaml_key_lines(files.read_bytes(path).decode("utf-8"))
     if values is None:
         values = {}

@@ -94,6 +94,10 @@ async def render_unit(
     except ReconcilerError as exc:
         log.info("unit could not be rendered", extra={"unit": unit_id, "reason": exc.reason})
         return RenderResult(unit_id, unit_id, None, (finding_from_error(exc, unit_id),))
+    log.debug(
+        "unit rendered",
+        extra={"unit": unit_id, "revision": files.revision, "warnings": len(warnings)},
+    )
     return RenderResult(unit_id, unit_id, unit, warnings)
 
 

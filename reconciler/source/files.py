@@ -148,13 +148,9 @@ class FolderFiles:
 class GitFiles:
     """A repository as one commit's tree, read with pygit2 without a checkout."""
 
-    def __init__(self, repository: str | os.PathLike[str] | Any, revision: str = "HEAD") -> None:
+    def __init__(self, repository: str | os.PathLike[str], revision: str = "HEAD") -> None:
         try:
-            self._repo = (
-                repository
-                if isinstance(repository, pygit2.Repository)
-                else pygit2.Repository(os.fspath(repository))
-            )
+            self._repo = pygit2.Repository(os.fspath(repository))
         except pygit2.GitError as exc:
             raise SourceError(f"{repository} is not a git repository: {exc}") from exc
         try:

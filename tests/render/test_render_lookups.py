@@ -218,3 +218,103 @@ def test_ecspressos_ci_fixture_renders_against_the_emulator(
     assert values == {"FOO_ENV": "foo-value", "BAZ_ARN": baz}
     assert result.unit.service is not None
     assert result.unit.service["deploymentController"] == {"type": "ECS"}
+
+
+def test_plugin_func_prefixes_name_their_functions(
+    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+) -> None:
+    lookup_endpoint.client("ssm").put_parameter(Name="/p", Value="from-ssm", Type="String")
+    lookup_endpoint.client("cloudformation").create_stack(
+        StackName="web", TemplateBody=json.dumps(STACK_TEMPLATE)
+    )
+    config = (
+        "region: us-east-1\ntask_definition: td.json\nplugins:\n"
+        "  - {name: cloudformation, func_prefix: infra_}\n"
+        "  - {name: ssm, func_prefix: param_}\n"
+    )
+    task = task_with(
+        {
+            "TG": "{{ infra_cfn_output `web` `TargetGroup` }}",
+            "P": "{{ param_ssm `/p` }}",
+            "PLAIN": "{{ ssm `/p` }}",
+        }
+    )
+    files = write_repo(tmp_path, {"api/ecspresso.yml": config, "api/td.json": json.dumps(task)})
+
+    result = render(files, aws=lookup_aws)["api"]
+
+    assert result.ok, result.findings
+    assert result.unit is not None
+    assert result.unit.task_definition is not None
+    environment = result.unit.task_definition["containerDefinitions"][0]["environment"]
+    assert [e["value"] for e in environment] == [
+        "arn:aws:elasticloadbalancing:tg/web",
+        "from-ssm",
+        "from-ssm",
+    ]
+
+
+def test_a_cloudformation_function_needs_its_plugin(tmp_path: Path, lookup_aws: Aws) -> None:
+    task = '{"family": "a",\n "cpu": "{{ cfn_export `x` }}", "containerDefinitions": []}'
+    files = write_repo(tmp_path, unit_files("api", task=task))
+
+    [finding] = render(files, aws=lookup_aws)["api"].findings
+
+    assert (finding.file, finding.line) == ("api/ecs-task-def.json", 2)
+    assert 'function "cfn_export" is not defined' in finding.message
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        pytest.param("{{ ssm `/plain` 0 }}", "needs a StringList parameter", id="index-on-string"),
+        pytest.param("{{ ssm `/list` 5 }}", "out of range", id="index-out-of-range"),
+        pytest.param("{{ tfstate `aws_lb.web.arn` }}", "not in the repository", id="no-state-file"),
+    ],
+)
+def test_lookups_that_cannot_answer_name_the_line(
+    tmp_path: Path,
+    lookup_aws: Aws,
+    lookup_endpoint: LookupEndpoint,
+    value: str,
+    words: str,
+) -> None:
+    ssm = lookup_endpoint.client("ssm")
+    ssm.put_parameter(Name="/plain", Value="x", Type="String")
+    ssm.put_parameter(Name="/list", Value="a,b", Type="StringList")
+    config = (
+        "region: us-east-1\ntask_definition: td.json\n"
+        "plugins:\n  - {name: tfstate, config: {path: missing.tfstate}}\n"
+    )
+    task = '{\n  "family": "api",\n  "cpu": "' + value + '",\n  "containerDefinitions": []\n}'
+    files = write_repo(tmp_path, {"api/ecspresso.yml": config, "api/td.json": task})
+
+    [finding] = render(files, aws=lookup_aws)["api"].findings
+
+    assert (finding.unit, finding.file, finding.line) == ("api", "api/td.json", 3)
+    assert words in finding.message
+
+
+def test_many_jsonnet_units_with_lookups_render_together(
+    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+) -> None:
+    lookup_endpoint.client("ssm").put_parameter(Name="/img", Value="app:5", Type="String")
+    units: dict[str, str] = {}
+    for number in range(40):
+        units[f"svc{number:02}/ecspresso.yml"] = "region: us-east-1\ntask_definition: td.jsonnet\n"
+        units[f"svc{number:02}/td.jsonnet"] = (
+            f"{{ family: 'svc{number}', containerDefinitions: "
+            "[{ name: 'app', image: std.native('ssm')('/img') }] }"
+        )
+    files = write_repo(tmp_path, units)
+
+    results = render(files, aws=lookup_aws)
+
+    assert len(results) == 40
+    assert all(r.ok for r in results.values())
+    images = {
+        r.unit.task_definition["containerDefinitions"][0]["image"]
+        for r in results.values()
+        if r.unit is not None and r.unit.task_definition is not None
+    }
+    assert images == {"app:5"}

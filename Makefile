@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PEERS := .venv-peers
 # pip's own noise (index locations, version nags) is not ours to read.
+LINT_PATHS := $(wildcard reconciler tests bench examples)
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
 .PHONY: install peers lint test demo bench clean
@@ -26,8 +27,8 @@ $(PEERS)/ecs-deploy/.installed:
 	touch $@
 
 lint: install
-	$(VENV)/bin/ruff format --check reconciler tests bench examples
-	$(VENV)/bin/ruff check reconciler tests bench examples
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

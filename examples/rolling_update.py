@@ -49,9 +49,12 @@ def register(ecs: Any, image: str) -> str:
     return arn
 
 
+SEEN_EVENTS: set[str] = set()
+
+
 def follow(emulator: Emulator, ecs: Any, limit: float = 900.0) -> dict[str, Any]:
-    """Advance simulated time until the service settles; print what changes."""
-    seen: set[str] = set()
+    """Advance simulated time until the service settles; print new events."""
+    seen = SEEN_EVENTS
     waited = 0.0
     while True:
         service = ecs.describe_services(cluster="demo", services=["web"])["services"][0]

@@ -166,3 +166,173 @@ class RenderResult:
         return self.unit is not None and not any(
             f.severity is Severity.ERROR for f in self.findings
         )
+
+
+# Tags the reconciler keeps its state in, on services and task definitions.
+TAG_OWNER = "gitops:owner"
+TAG_UNIT = "gitops:unit"
+TAG_REVISION = "gitops:revision"
+TAG_DIGEST = "gitops:digest"
+TAG_TASK_DEFINITION = "gitops:task-definition"
+TAG_BAD_REVISION = "gitops:bad-revision"
+TAG_SUSPENDED = "gitops:suspended"
+TAG_PREFIX = "gitops:"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalableTarget:
+    """An Application Auto Scaling target on a service's desired count."""
+
+    resource_id: str
+    min: int
+    max: int
+    dynamic_scaling_in_suspended: bool = False
+    dynamic_scaling_out_suspended: bool = False
+    scheduled_scaling_suspended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LiveUnit:
+    """What AWS reports for one unit now.
+
+    ``service`` is None when the service does not exist (or is INACTIVE).
+    ``task_definition`` is None when it was not described: the service still
+    runs the revision it is tagged with and that revision's digest matches what
+    git wants (``task_definition_reused``), or the unit has no service yet.
+    """
+
+    unit_id: str
+    service: JsonObject | None
+    tags: Mapping[str, str]
+    task_definition_arn: str | None
+    task_definition: JsonObject | None
+    task_definition_reused: bool
+    scalable_target: ScalableTarget | None
+
+    @property
+    def exists(self) -> bool:
+        return self.service is not None
+
+
+class ResourceKind(enum.StrEnum):
+    """The AWS resource a field change applies to."""
+
+    TASK_DEFINITION = "task_definition"
+    SERVICE = "service"
+    AUTOSCALING = "autoscaling"
+    TAGS = "tags"
+
+
+class Cause(enum.StrEnum):
+    """Why live differs from desired: git moved, or someone changed AWS."""
+
+    CHANGE = "change"
+    DRIFT = "drift"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field that apply will change, read from live to desired.
+
+    ``path`` is readable (``containerDefinitions[app].image``); ``live`` is None
+    for a field or item apply adds, ``desired`` is None for one it removes.
+    """
+
+    resource: ResourceKind
+    path: str
+    live: Any
+    desired: Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldOwnership:
+    """Which service fields belong to someone other than the unit's author.
+
+    A field owned by someone else is left out of both sides before comparing:
+    ``desiredCount`` when Application Auto Scaling owns it, what CodeDeploy
+    changes on ``CODE_DEPLOY`` services, ``gitops:`` tags (the reconciler's own)
+    and the unit's ``ignore.tags`` patterns. ``unit_fields`` are the top-level
+    keys the unit's service definition sets, plus
+    ``serviceConnectConfiguration.namespace`` when it names one (None when
+    unknown): fields that AWS keeps, or the cluster decides, when a request
+    leaves them out are compared only when the unit sets them.
+    ``namespace_names`` maps Cloud Map namespace ARNs (which end in the
+    namespace id) to their names.
+    """
+
+    autoscaling_owns_desired_count: bool = False
+    code_deploy: bool = False
+    ignore_tags: tuple[str, ...] = ()
+    reconciler_tag_prefix: str = "gitops:"
+    unit_fields: frozenset[str] | None = None
+    namespace_names: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitDiff:
+    """What apply would change for one unit, and why.
+
+    ``causes`` is empty when the unit is in sync; a missing service (or a task
+    definition never registered) is planned as a creation, its fields all added.
+    """
+
+    unit: str
+    changes: tuple[FieldChange, ...]
+    causes: frozenset[Cause] = frozenset()
+    service_missing: bool = False
+    task_definition_missing: bool = False
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.changes and not self.service_missing
+
+    def changes_to(self, resource: ResourceKind) -> tuple[FieldChange, ...]:
+        return tuple(c for c in self.changes if c.resource is resource)
+
+
+class StepKind(enum.StrEnum):
+    """One AWS change apply makes, in the order apply makes them."""
+
+    REGISTER_TASK_DEFINITION = "register_task_definition"
+    CREATE_SERVICE = "create_service"
+    UPDATE_SERVICE = "update_service"
+    TAG_SERVICE = "tag_service"
+    SCALE = "scale"
+
+
+class PlanStatus(enum.StrEnum):
+    IN_SYNC = "in_sync"
+    CHANGED = "changed"
+    MISSING = "missing"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPlan:
+    """What apply would do for one unit, and why (git, drift, or both)."""
+
+    unit: str
+    cluster: str | None
+    service: str | None
+    status: PlanStatus
+    causes: frozenset[Cause] = frozenset()
+    changes: tuple[FieldChange, ...] = ()
+    steps: tuple[StepKind, ...] = ()
+    error: Finding | None = None
+    desired_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every unit's plan at one revision."""
+
+    revision: str | None
+    units: tuple[UnitPlan, ...]
+
+    @property
+    def pending(self) -> bool:
+        return any(u.status in (PlanStatus.CHANGED, PlanStatus.MISSING) for u in self.units)
+
+    @property
+    def failed(self) -> bool:
+        return any(u.status is PlanStatus.ERROR for u in self.units)

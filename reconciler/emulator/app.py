@@ -100,7 +100,8 @@ class Emulator:
             self._thread = None
 
     def reset(self) -> None:
-        """Forget every resource, rule and count; the clock keeps its time."""
+        """Forget every resource, rule and count; the clock keeps its time but stops running."""
+        self.ticker.stop_automatic()
         self.faults.clear()
         self.faults.reset_stats()
         moto_bridge.reset_moto()

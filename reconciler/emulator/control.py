@@ -6,6 +6,8 @@ method  path                does
 GET     health              ``{"ok": true}``
 GET     clock               ``{"now": epoch seconds}`` of simulated time
 POST    tick                ``{"seconds": s}`` or ``{"steps": n}``: advance time
+POST    clock/run           ``{"speed": x}``: x simulated seconds per wall second
+POST    clock/stop          time moves only on ``tick`` again
 POST    faults              add a fault rule (see ``faults.FaultRule``)
 GET     faults              the rules in force
 POST    faults/clear        remove every rule (releases held calls)
@@ -48,6 +50,8 @@ class Control:
             ("GET", "health"): lambda body, query: {"ok": True},
             ("GET", "clock"): lambda body, query: {"now": emulator.clock.now()},
             ("POST", "tick"): self._tick,
+            ("POST", "clock/run"): self._run_clock,
+            ("POST", "clock/stop"): self._stop_clock,
             ("POST", "faults"): self._add_fault,
             ("GET", "faults"): lambda body, query: {"rules": emulator.faults.rules()},
             ("POST", "faults/clear"): self._clear_faults,
@@ -81,6 +85,17 @@ class Control:
             self._emulator.ticker.steps(int(body["steps"]))
         else:
             raise BadRequest('tick takes {"seconds": s} or {"steps": n}')
+        return {"now": self._emulator.clock.now()}
+
+    def _run_clock(self, body: Any, query: dict[str, str]) -> Any:
+        speed = float((body or {}).get("speed", 0))
+        if speed <= 0:
+            raise BadRequest('clock/run takes {"speed": x} with x > 0')
+        self._emulator.ticker.run_automatically(speed)
+        return {"now": self._emulator.clock.now(), "speed": speed}
+
+    def _stop_clock(self, body: Any, query: dict[str, str]) -> Any:
+        self._emulator.ticker.stop_automatic()
         return {"now": self._emulator.clock.now()}
 
     def _add_fault(self, body: Any, query: dict[str, str]) -> Any:

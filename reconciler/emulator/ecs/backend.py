@@ -1,0 +1,112 @@
+"""The emulator's ECS API: one backend object the HTTP server hands requests to."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from reconciler.emulator.ecs import clusters, operations, services, taskdefs
+from reconciler.emulator.ecs.arns import last_name
+from reconciler.emulator.ecs.errors import EcsApiError
+from reconciler.emulator.ecs.records import Json
+from reconciler.emulator.ecs.requests import operation_model, validate_request
+from reconciler.emulator.ecs.world import World
+
+logger = logging.getLogger(__name__)
+
+Operation = Callable[[World, str, Json], Json]
+
+OPERATIONS: dict[str, Operation] = {
+    "CreateCluster": clusters.create_cluster,
+    "DescribeClusters": clusters.describe_clusters,
+    "ListClusters": clusters.list_clusters,
+    "DeleteCluster": clusters.delete_cluster,
+    "PutClusterCapacityProviders": clusters.put_cluster_capacity_providers,
+    "DescribeCapacityProviders": clusters.describe_capacity_providers,
+    "RegisterTaskDefinition": taskdefs.register_task_definition,
+    "DescribeTaskDefinition": taskdefs.describe_task_definition,
+    "ListTaskDefinitions": taskdefs.list_task_definitions,
+    "ListTaskDefinitionFamilies": taskdefs.list_task_definition_families,
+    "DeregisterTaskDefinition": taskdefs.deregister_task_definition,
+    "CreateService": services.create_service,
+    "UpdateService": services.update_service,
+    "DescribeServices": services.describe_services,
+    "ListServices": services.list_services,
+    "DeleteService": services.delete_service,
+    "ListServiceDeployments": services.list_service_deployments,
+    "ListTasks": operations.list_tasks,
+    "DescribeTasks": operations.describe_tasks,
+    "StopTask": operations.stop_task,
+    "RunTask": operations.run_task,
+    "TagResource": operations.tag_resource,
+    "UntagResource": operations.untag_resource,
+    "ListTagsForResource": operations.list_tags_for_resource,
+    "DescribeServiceDeployments": operations.describe_service_deployments,
+    "StopServiceDeployment": operations.stop_service_deployment,
+    "DescribeServiceRevisions": operations.describe_service_revisions,
+}
+
+
+class EcsBackend:
+    """ECS as the emulator serves it: requests in, JSON-able responses out.
+
+    ``now`` gives simulated epoch seconds; the backend never reads the wall
+    clock. The server calls :meth:`advance` after each clock step, from any
+    thread: one lock guards all state.
+
+    Images fail to start when they match a pattern given to
+    :meth:`set_failing_images`, and, even with no pattern set, when their tag
+    starts with ``broken`` (``nginx:broken-1``).
+    """
+
+    def __init__(self, now: Callable[[], float], account_id: str = "123456789012") -> None:
+        self._lock = threading.RLock()
+        self._world = World(now, account_id)
+
+    def handle(self, region: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Answer one ECS request, or raise :class:`EcsApiError` as AWS would refuse it."""
+        run = OPERATIONS.get(operation)
+        if run is None:
+            operation_model(operation)  # raises for a name that is no ECS operation
+            raise EcsApiError(
+                "UnknownOperationException",
+                f"The emulator does not implement the ECS operation {operation}.",
+            )
+        validate_request(operation, params)
+        with self._lock:
+            response = run(self._world, region, params)
+        logger.debug("ecs %s in %s answered", operation, region)
+        return response
+
+    def advance(self) -> None:
+        """Progress every busy service and moving task by one clock step."""
+        with self._lock:
+            world = self._world
+            for key, (region, service) in list(world.busy.items()):
+                if not operations.advance_service(world, region, service):
+                    del world.busy[key]
+            for arn, (_, task) in list(world.moving_tasks.items()):
+                if not operations.advance_task(world, task):
+                    del world.moving_tasks[arn]
+
+    def set_failing_images(self, images: Iterable[str]) -> None:
+        """fnmatch patterns of images whose tasks fail to start (replacing earlier ones)."""
+        with self._lock:
+            self._world.set_failing_images(images)
+
+    def reset(self) -> None:
+        """Forget every resource and the failing patterns; ids start over."""
+        with self._lock:
+            self._world.reset()
+            self._world.set_failing_images(())
+
+    def service_exists(self, region: str, cluster: str, service: str) -> bool:
+        """Whether an ACTIVE service exists (for Application Auto Scaling targets)."""
+        with self._lock:
+            found = self._world.region(region).clusters.get(last_name(cluster))
+            if found is None or not found.active:
+                return False
+            record = found.services.get(last_name(service))
+            return record is not None and record.status == "ACTIVE"

@@ -9,7 +9,7 @@ import pygit2
 import pytest
 
 from reconciler.cli.main import main
-from tests.render.conftest import LookupEndpoint
+from tests.conftest import EmulatorHandle
 from tests.render.repos import SERVICE, TASK, unit_files, write_repo
 
 SIGNATURE = pygit2.Signature("Test", "test@example.com", 1_700_000_000, 0)
@@ -100,10 +100,10 @@ def test_secret_values_are_masked_unless_asked_for(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-    lookup_endpoint: LookupEndpoint,
+    emulator: EmulatorHandle,
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", lookup_endpoint.endpoint)
-    lookup_endpoint.client("ssm").put_parameter(
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint)
+    emulator.client("ssm").put_parameter(
         Name="/db/password", Value="correct-horse", Type="SecureString"
     )
     task = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.aws import Aws
-from tests.render.conftest import LookupEndpoint
+from tests.conftest import EmulatorHandle
 from tests.render.repos import FIXTURES, render, unit_files, write_repo
 
 STACK_TEMPLATE = {
@@ -35,16 +35,14 @@ def task_with(environment: dict[str, str]) -> dict[str, object]:
 
 
 def test_ssm_secretsmanager_and_cloudformation_lookups_fill_the_definition(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
-    ssm = lookup_endpoint.client("ssm")
+    ssm = emulator.client("ssm")
     ssm.put_parameter(Name="/prod/level", Value="info", Type="String")
     ssm.put_parameter(Name="/prod/db-password", Value="hunter2-long", Type="SecureString")
     ssm.put_parameter(Name="/prod/subnets", Value="subnet-a,subnet-b", Type="StringList")
-    arn = lookup_endpoint.client("secretsmanager").create_secret(Name="prod/api", SecretString="x")[
-        "ARN"
-    ]
-    lookup_endpoint.client("cloudformation").create_stack(
+    arn = emulator.client("secretsmanager").create_secret(Name="prod/api", SecretString="x")["ARN"]
+    emulator.client("cloudformation").create_stack(
         StackName="web", TemplateBody=json.dumps(STACK_TEMPLATE)
     )
     config = "region: us-east-1\ntask_definition: td.json\nplugins:\n  - name: cloudformation\n"
@@ -60,7 +58,7 @@ def test_ssm_secretsmanager_and_cloudformation_lookups_fill_the_definition(
     )
     files = write_repo(tmp_path, {"api/ecspresso.yml": config, "api/td.json": json.dumps(task)})
 
-    result = render(files, aws=lookup_aws)["api"]
+    result = render(files, aws=aws)["api"]
 
     assert result.ok, result.findings
     assert result.unit is not None
@@ -81,25 +79,25 @@ def test_ssm_secretsmanager_and_cloudformation_lookups_fill_the_definition(
 
 
 def test_a_value_many_units_read_is_looked_up_once(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
-    lookup_endpoint.client("ssm").put_parameter(Name="/shared/tag", Value="v7", Type="String")
+    emulator.client("ssm").put_parameter(Name="/shared/tag", Value="v7", Type="String")
     task = task_with({"TAG": "{{ ssm `/shared/tag` }}"})
     files = write_repo(
         tmp_path,
         {**unit_files("a", task=task), **unit_files("b", task=task), **unit_files("c", task=task)},
     )
 
-    results = render(files, aws=lookup_aws)
+    results = render(files, aws=aws)
 
     assert all(r.ok for r in results.values())
-    assert lookup_aws.calls["ssm:GetParameter"] == 1
+    assert aws.calls["ssm:GetParameter"] == 1
 
 
 def test_tfstate_from_s3_with_a_func_prefix(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
-    s3 = lookup_endpoint.client("s3")
+    s3 = emulator.client("s3")
     s3.create_bucket(Bucket="states")
     state = {
         "version": 4,
@@ -131,7 +129,7 @@ def test_tfstate_from_s3_with_a_func_prefix(
     )
     files = write_repo(tmp_path, {"api/ecspresso.yml": config, "api/td.json": json.dumps(task)})
 
-    result = render(files, aws=lookup_aws)["api"]
+    result = render(files, aws=aws)["api"]
 
     assert result.ok, result.findings
     assert result.unit is not None
@@ -141,11 +139,9 @@ def test_tfstate_from_s3_with_a_func_prefix(
 
 
 def test_jsonnet_native_functions_look_values_up(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
-    lookup_endpoint.client("ssm").put_parameter(
-        Name="/net/sg", Value="sg-1,sg-2", Type="StringList"
-    )
+    emulator.client("ssm").put_parameter(Name="/net/sg", Value="sg-1,sg-2", Type="StringList")
     files = write_repo(
         tmp_path,
         {
@@ -167,7 +163,7 @@ def test_jsonnet_native_functions_look_values_up(
         },
     )
 
-    result = render(files, aws=lookup_aws)["api"]
+    result = render(files, aws=aws)["api"]
 
     assert result.ok, result.findings
     assert result.unit is not None
@@ -178,14 +174,14 @@ def test_jsonnet_native_functions_look_values_up(
 
 
 def test_a_parameter_that_does_not_exist_is_an_error_at_its_line(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
     task = (
         '{\n  "family": "api",\n  "cpu": "{{ ssm `/missing` }}",\n  "containerDefinitions": []\n}'
     )
     files = write_repo(tmp_path, unit_files("api", task=task))
 
-    [finding] = render(files, aws=lookup_aws)["api"].findings
+    [finding] = render(files, aws=aws)["api"].findings
 
     assert (finding.unit, finding.file, finding.line) == ("api", "api/ecs-task-def.json", 3)
     assert "ParameterNotFound" in finding.message
@@ -193,12 +189,12 @@ def test_a_parameter_that_does_not_exist_is_an_error_at_its_line(
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="ecspresso fixtures are not available")
 def test_ecspressos_ci_fixture_renders_against_the_emulator(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
-    lookup_endpoint.client("ssm", "ap-northeast-1").put_parameter(
+    emulator.client("ssm", "ap-northeast-1").put_parameter(
         Name="/ecspresso-test/foo", Value="foo-value", Type="String"
     )
-    secrets = lookup_endpoint.client("secretsmanager", "ap-northeast-1")
+    secrets = emulator.client("secretsmanager", "ap-northeast-1")
     baz = secrets.create_secret(Name="ecspresso-test/baz", SecretString="b")["ARN"]
     secrets.create_secret(Name="ecspresso-test/json", SecretString="{}")
     shutil.copytree(FIXTURES / "ci", tmp_path / "ci")
@@ -206,7 +202,7 @@ def test_ecspressos_ci_fixture_renders_against_the_emulator(
         "vars: {SERVICE: nginx, AWS_ACCOUNT_ID: '123456789012', DEPLOYMENT_CONTROLLER: ECS}\n"
     )
 
-    result = render(write_repo(tmp_path, {}), aws=lookup_aws)["ci"]
+    result = render(write_repo(tmp_path, {}), aws=aws)["ci"]
 
     assert result.ok, result.findings
     assert result.unit is not None
@@ -221,10 +217,10 @@ def test_ecspressos_ci_fixture_renders_against_the_emulator(
 
 
 def test_plugin_func_prefixes_name_their_functions(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
-    lookup_endpoint.client("ssm").put_parameter(Name="/p", Value="from-ssm", Type="String")
-    lookup_endpoint.client("cloudformation").create_stack(
+    emulator.client("ssm").put_parameter(Name="/p", Value="from-ssm", Type="String")
+    emulator.client("cloudformation").create_stack(
         StackName="web", TemplateBody=json.dumps(STACK_TEMPLATE)
     )
     config = (
@@ -241,7 +237,7 @@ def test_plugin_func_prefixes_name_their_functions(
     )
     files = write_repo(tmp_path, {"api/ecspresso.yml": config, "api/td.json": json.dumps(task)})
 
-    result = render(files, aws=lookup_aws)["api"]
+    result = render(files, aws=aws)["api"]
 
     assert result.ok, result.findings
     assert result.unit is not None
@@ -254,11 +250,11 @@ def test_plugin_func_prefixes_name_their_functions(
     ]
 
 
-def test_a_cloudformation_function_needs_its_plugin(tmp_path: Path, lookup_aws: Aws) -> None:
+def test_a_cloudformation_function_needs_its_plugin(tmp_path: Path, aws: Aws) -> None:
     task = '{"family": "a",\n "cpu": "{{ cfn_export `x` }}", "containerDefinitions": []}'
     files = write_repo(tmp_path, unit_files("api", task=task))
 
-    [finding] = render(files, aws=lookup_aws)["api"].findings
+    [finding] = render(files, aws=aws)["api"].findings
 
     assert (finding.file, finding.line) == ("api/ecs-task-def.json", 2)
     assert 'function "cfn_export" is not defined' in finding.message
@@ -274,12 +270,12 @@ def test_a_cloudformation_function_needs_its_plugin(tmp_path: Path, lookup_aws: 
 )
 def test_lookups_that_cannot_answer_name_the_line(
     tmp_path: Path,
-    lookup_aws: Aws,
-    lookup_endpoint: LookupEndpoint,
+    aws: Aws,
+    emulator: EmulatorHandle,
     value: str,
     words: str,
 ) -> None:
-    ssm = lookup_endpoint.client("ssm")
+    ssm = emulator.client("ssm")
     ssm.put_parameter(Name="/plain", Value="x", Type="String")
     ssm.put_parameter(Name="/list", Value="a,b", Type="StringList")
     config = (
@@ -289,16 +285,16 @@ def test_lookups_that_cannot_answer_name_the_line(
     task = '{\n  "family": "api",\n  "cpu": "' + value + '",\n  "containerDefinitions": []\n}'
     files = write_repo(tmp_path, {"api/ecspresso.yml": config, "api/td.json": task})
 
-    [finding] = render(files, aws=lookup_aws)["api"].findings
+    [finding] = render(files, aws=aws)["api"].findings
 
     assert (finding.unit, finding.file, finding.line) == ("api", "api/td.json", 3)
     assert words in finding.message
 
 
 def test_many_jsonnet_units_with_lookups_render_together(
-    tmp_path: Path, lookup_aws: Aws, lookup_endpoint: LookupEndpoint
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
 ) -> None:
-    lookup_endpoint.client("ssm").put_parameter(Name="/img", Value="app:5", Type="String")
+    emulator.client("ssm").put_parameter(Name="/img", Value="app:5", Type="String")
     units: dict[str, str] = {}
     for number in range(40):
         units[f"svc{number:02}/ecspresso.yml"] = "region: us-east-1\ntask_definition: td.jsonnet\n"
@@ -308,7 +304,7 @@ def test_many_jsonnet_units_with_lookups_render_together(
         )
     files = write_repo(tmp_path, units)
 
-    results = render(files, aws=lookup_aws)
+    results = render(files, aws=aws)
 
     assert len(results) == 40
     assert all(r.ok for r in results.values())

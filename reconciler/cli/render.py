@@ -21,7 +21,7 @@ from typing import Any
 from reconciler.aws import Aws, Sessions
 from reconciler.cli.main import EXIT_FAILED, EXIT_OK
 from reconciler.desired import render_units
-from reconciler.desired.documents import join_path
+from reconciler.desired.documents import item_paths, member_path
 from reconciler.errors import UsageError
 from reconciler.model import RenderResult, Severity
 from reconciler.source import SourceError, open_repo_files
@@ -92,8 +92,8 @@ def unit_document(result: RenderResult, *, show_secrets: bool = False) -> dict[s
     }
     if unit is not None:
         secrets = set() if show_secrets else set(unit.secret_paths)
-        document["taskDefinition"] = _masked(unit.task_definition, "taskDefinition", secrets)
-        document["service"] = _masked(unit.service, "service", secrets)
+        document["taskDefinition"] = _masked(unit.task_definition, secrets)
+        document["service"] = _masked(unit.service, secrets)
         document["secretPaths"] = sorted(unit.secret_paths)
         document["unpinnedVars"] = sorted(unit.unpinned_vars)
     return document
@@ -111,11 +111,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _masked(value: Any, path: str, secrets: set[str]) -> Any:
+def _masked(value: Any, secrets: set[str], path: str = "", field: str | None = None) -> Any:
+    """``value`` with the fields at ``secrets`` paths replaced by a mask."""
     if not secrets:
         return value
+    if path in secrets:
+        return MASK
     if isinstance(value, dict):
-        return {k: _masked(v, join_path(path, str(k)), secrets) for k, v in value.items()}
+        return {
+            key: _masked(item, secrets, member_path(path, field, str(key)), str(key))
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_masked(v, join_path(path, i, v), secrets) for i, v in enumerate(value)]
-    return MASK if path in secrets else value
+        masked = []
+        for item, (item_path, stands_for) in zip(
+            value, item_paths(path, field, value), strict=True
+        ):
+            if stands_for is not None and item_path in secrets:
+                masked.append({**item, stands_for: MASK})
+            else:
+                masked.append(_masked(item, secrets, item_path))
+        return masked
+    return value

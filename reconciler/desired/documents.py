@@ -1,8 +1,9 @@
 """Reading YAML and JSON documents with lines, and naming places in them.
 
-Field paths are written the way a person reads a definition:
-``containerDefinitions[app].environment[DB_PASSWORD].value``: a list item is
-named by its ``name`` (or ``key``) where it has one, by its index otherwise.
+Field paths are written the way a person reads a definition, and the way the
+diff stage writes them: ``containerDefinitions[app].environment[DB_PASSWORD]``,
+``containerDefinitions[app].logConfiguration.options[awslogs-group]``: a list
+item is named by its natural key where it has one, by its index otherwise.
 """
 
 from __future__ import annotations
@@ -15,31 +16,75 @@ import yaml
 
 from reconciler.desired.problems import UnitError
 
+# List items are named by their natural key, and name/value pairs stand for
+# their value, exactly as the diff stage names fields in its changes
+# (reconciler.diff.changes): a secret path found here must match a change's
+# path there. TODO(#3): move this table to one place both stages import.
+ITEM_KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "containerDefinitions": (("name",), None),
+    "environment": (("name",), "value"),
+    "secrets": (("name",), "valueFrom"),
+    "secretOptions": (("name",), "valueFrom"),
+    "tags": (("key",), "value"),
+    "properties": (("name",), "value"),
+    "systemControls": (("namespace",), "value"),
+    "extraHosts": (("hostname",), "ipAddress"),
+    "dependsOn": (("containerName",), "condition"),
+    "ulimits": (("name",), None),
+    "volumes": (("name",), None),
+    "mountPoints": (("containerPath",), None),
+    "volumesFrom": (("sourceContainer",), None),
+    "portMappings": (("containerPort", "protocol"), None),
+    "resourceRequirements": (("type",), None),
+    "inferenceAccelerators": (("deviceName",), None),
+    "capacityProviderStrategy": (("capacityProvider",), None),
+    "serviceRegistries": (("registryArn",), None),
+    "volumeConfigurations": (("name",), None),
+    "services": (("portName",), None),
+}
+USER_KEYED_MAPS = frozenset({"dockerLabels", "options", "driverOpts", "labels"})
+"""Maps whose keys are user data: named as ``options[awslogs-group]``."""
 
-def item_label(item: Any, index: int) -> str:
-    """How a list item is named in a field path."""
-    if isinstance(item, dict):
-        for key in ("name", "key"):
-            label = item.get(key)
-            if isinstance(label, str) and label:
-                return label
-    return str(index)
 
-
-def join_path(path: str, key: str | int, item: Any = None) -> str:
-    if isinstance(key, int):
-        return f"{path}[{item_label(item, key)}]"
+def member_path(path: str, field: str | None, key: str) -> str:
+    """The path of member ``key`` of the object at ``path`` (itself ``field``)."""
+    if field in USER_KEYED_MAPS:
+        return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
 
 
-def walk_leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def item_paths(path: str, field: str | None, items: list[Any]) -> list[tuple[str, str | None]]:
+    """For each item of the list at ``path`` (itself ``field``): its path, and the
+    member it stands for when it is a name/value pair (``environment[DB].value``
+    reads as ``environment[DB]``)."""
+    spec = ITEM_KEYS.get(field or "")
+    if spec is not None:
+        key_fields, value_field = spec
+        keys: list[str] = []
+        for item in items:
+            if not isinstance(item, dict) or any(f not in item for f in key_fields):
+                break
+            keys.append("/".join(str(item[f]) for f in key_fields))
+        if len(keys) == len(items) and len(set(keys)) == len(keys):
+            allowed = {*key_fields, value_field}
+            pairs = value_field is not None and all(set(i) <= allowed for i in items)
+            return [(f"{path}[{k}]", value_field if pairs else None) for k in keys]
+    return [(f"{path}[{index}]", None) for index in range(len(items))]
+
+
+def walk_leaves(value: Any, path: str = "", field: str | None = None) -> Iterator[tuple[str, Any]]:
     """Every scalar in ``value`` with its readable field path."""
     if isinstance(value, dict):
         for key, child in value.items():
-            yield from walk_leaves(child, join_path(path, str(key)))
+            yield from walk_leaves(child, member_path(path, field, str(key)), str(key))
     elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from walk_leaves(child, join_path(path, index, child))
+        for child, (child_path, stands_for) in zip(
+            value, item_paths(path, field, value), strict=True
+        ):
+            if stands_for is not None:
+                yield child_path, child.get(stands_for)
+            else:
+                yield from walk_leaves(child, child_path)
     else:
         yield path, value
 
@@ -57,25 +102,27 @@ def dump_with_paths(value: Any) -> tuple[str, list[str]]:
         lines.append(text)
         paths.append(path)
 
-    def dump(node: Any, path: str, indent: str, prefix: str, suffix: str) -> None:
+    def dump(node: Any, path: str, field: str | None, indent: str, prefix: str, end: str) -> None:
         if isinstance(node, dict) and node:
             emit(f"{indent}{prefix}{{", path)
             items = list(node.items())
             for position, (key, child) in enumerate(items):
                 comma = "," if position < len(items) - 1 else ""
                 name = json.dumps(str(key), ensure_ascii=False)
-                dump(child, join_path(path, str(key)), indent + "  ", f"{name}: ", comma)
-            emit(f"{indent}}}{suffix}", path)
+                child_path = member_path(path, field, str(key))
+                dump(child, child_path, str(key), indent + "  ", f"{name}: ", comma)
+            emit(f"{indent}}}{end}", path)
         elif isinstance(node, list) and node:
             emit(f"{indent}{prefix}[", path)
+            paths = item_paths(path, field, node)
             for index, child in enumerate(node):
                 comma = "," if index < len(node) - 1 else ""
-                dump(child, join_path(path, index, child), indent + "  ", "", comma)
-            emit(f"{indent}]{suffix}", path)
+                dump(child, paths[index][0], None, indent + "  ", "", comma)
+            emit(f"{indent}]{end}", path)
         else:
-            emit(f"{indent}{prefix}{json.dumps(node, ensure_ascii=False)}{suffix}", path)
+            emit(f"{indent}{prefix}{json.dumps(node, ensure_ascii=False)}{end}", path)
 
-    dump(value, "", "", "", "")
+    dump(value, "", None, "", "", "")
     return "\n".join(lines) + "\n", paths
 
 
@@ -90,7 +137,7 @@ def yaml_key_lines(text: str) -> dict[str, int]:
     def visit(node: yaml.Node, path: str) -> None:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                child = join_path(path, str(key_node.value))
+                child = f"{path}.{key_node.value}" if path else str(key_node.value)
                 lines[child] = key_node.start_mark.line + 1
                 visit(value_node, child)
         elif isinstance(node, yaml.SequenceNode):

@@ -175,8 +175,8 @@ async def _render(
             document, unit=unit_id, file=config.service_definition
         )
 
-    secret_paths = secret_fields(
-        {"taskDefinition": task_definition, "service": service}, functions.secret_values
+    secret_paths = secret_fields(task_definition, functions.secret_values) | secret_fields(
+        service, functions.secret_values
     )
     warnings = (*loaded.warnings, *task_warnings, *service_warnings)
     read_files = dict.fromkeys(
@@ -198,12 +198,13 @@ async def _render(
     return unit, warnings
 
 
-def secret_fields(rendered: Mapping[str, Any], secrets: set[str]) -> set[str]:
-    """The field paths whose values hold a secret looked up while rendering."""
-    if not secrets:
+def secret_fields(definition: Any, secrets: set[str]) -> set[str]:
+    """The field paths of ``definition`` whose values hold a secret looked up while
+    rendering, named as the diff stage names its changes."""
+    if not secrets or definition is None:
         return set()
     found: set[str] = set()
-    for path, value in walk_leaves(dict(rendered)):
+    for path, value in walk_leaves(definition):
         if not isinstance(value, str) or not value:
             continue
         if value in secrets or any(len(s) >= SHORT_SECRET and s in value for s in secrets):

@@ -127,6 +127,37 @@ def test_secret_values_are_masked_unless_asked_for(
     shown_env = shown[0]["taskDefinition"]["containerDefinitions"][0]["environment"]
     assert masked_env == [{"name": "DB", "value": "********"}]
     assert shown_env == [{"name": "DB", "value": "correct-horse"}]
-    assert masked[0]["secretPaths"] == [
-        "taskDefinition.containerDefinitions[app].environment[DB].value"
+    assert masked[0]["secretPaths"] == ["containerDefinitions[app].environment[DB]"]
+
+
+def test_a_secret_in_a_log_option_is_masked_where_it_is(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorHandle,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint)
+    emulator.client("ssm").put_parameter(
+        Name="/splunk/token", Value="tok-123456", Type="SecureString"
+    )
+    options = {"splunk-url": "https://splunk", "splunk-token": "{{ ssm `/splunk/token` }}"}
+    task = {
+        "family": "api",
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": "app:1",
+                "logConfiguration": {"logDriver": "splunk", "options": options},
+            }
+        ],
+    }
+    write_repo(tmp_path, unit_files("api", task=task))
+
+    _, document, _ = run_cli(capsys, "--repo", str(tmp_path))
+
+    assert isinstance(document, list)
+    shown = document[0]["taskDefinition"]["containerDefinitions"][0]["logConfiguration"]
+    assert shown["options"] == {"splunk-url": "https://splunk", "splunk-token": "********"}
+    assert document[0]["secretPaths"] == [
+        "containerDefinitions[app].logConfiguration.options[splunk-token]"
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.aws import Aws
+from reconciler.diff import diff_unit, mask_changes
 from tests.conftest import EmulatorHandle
 from tests.render.repos import FIXTURES, render, unit_files, write_repo
 
@@ -72,9 +73,10 @@ def test_ssm_secretsmanager_and_cloudformation_lookups_fill_the_definition(
         "TG": "arn:aws:elasticloadbalancing:tg/web",
         "CLUSTER": "prod-cluster",
     }
+    # Named as the diff stage names its changes, so it masks them.
     assert result.unit.secret_paths == {
-        "taskDefinition.containerDefinitions[app].environment[DB_PASSWORD].value",
-        "taskDefinition.containerDefinitions[app].environment[API_SECRET].value",
+        "containerDefinitions[app].environment[DB_PASSWORD]",
+        "containerDefinitions[app].environment[API_SECRET]",
     }
 
 
@@ -314,3 +316,25 @@ def test_many_jsonnet_units_with_lookups_render_together(
         if r.unit is not None and r.unit.task_definition is not None
     }
     assert images == {"app:5"}
+
+
+def test_the_diff_stage_masks_the_secret_paths_render_records(
+    tmp_path: Path, aws: Aws, emulator: EmulatorHandle
+) -> None:
+    emulator.client("ssm").put_parameter(Name="/db", Value="pa55word-xyz", Type="SecureString")
+    task = task_with({"DB_URL": "postgres://app:{{ ssm `/db` }}@db", "MODE": "live"})
+    files = write_repo(tmp_path, unit_files("api", task=task))
+    unit = render(files, aws=aws)["api"].unit
+    assert unit is not None
+    assert unit.task_definition is not None
+    live = json.loads(json.dumps(unit.task_definition))
+    live["containerDefinitions"][0]["environment"] = [
+        {"name": "DB_URL", "value": "postgres://app:old@db"},
+        {"name": "MODE", "value": "test"},
+    ]
+
+    changes = diff_unit(unit, live_task_definition=live, live_service=None).changes
+    shown = {c.path: c.desired for c in mask_changes(changes, unit.secret_paths)}
+
+    assert shown["containerDefinitions[app].environment[DB_URL]"] == "(masked)"
+    assert shown["containerDefinitions[app].environment[MODE]"] == "live"

@@ -106,21 +106,31 @@ def test_a_terraform_address_not_in_the_state_says_so(address: str) -> None:
         lookup_terraform_state(STATE, address)
 
 
-def test_field_paths_name_list_items_by_their_name() -> None:
+def test_field_paths_name_items_as_the_diff_stage_does() -> None:
     task = {
         "containerDefinitions": [
-            {"name": "app", "environment": [{"name": "DB", "value": "x"}], "command": ["a"]}
+            {
+                "name": "app",
+                "environment": [{"name": "DB", "value": "x"}],
+                "secrets": [{"name": "K", "valueFrom": "arn:k"}],
+                "command": ["a"],
+                "portMappings": [{"containerPort": 80, "protocol": "tcp"}],
+                "logConfiguration": {"options": {"splunk-token": "t"}},
+            }
         ],
         "tags": [{"key": "team", "value": "web"}],
+        "volumes": [{"host": {}}, {"host": {}}],
     }
 
     assert dict(walk_leaves(task)) == {
         "containerDefinitions[app].name": "app",
-        "containerDefinitions[app].environment[DB].name": "DB",
-        "containerDefinitions[app].environment[DB].value": "x",
+        "containerDefinitions[app].environment[DB]": "x",
+        "containerDefinitions[app].secrets[K]": "arn:k",
         "containerDefinitions[app].command[0]": "a",
-        "tags[team].key": "team",
-        "tags[team].value": "web",
+        "containerDefinitions[app].portMappings[80/tcp].containerPort": 80,
+        "containerDefinitions[app].portMappings[80/tcp].protocol": "tcp",
+        "containerDefinitions[app].logConfiguration.options[splunk-token]": "t",
+        "tags[team]": "web",
     }
 
 

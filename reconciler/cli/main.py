@@ -24,7 +24,13 @@ EXIT_PENDING = 2
 EXIT_USAGE = 64
 
 # One module per subcommand, in the order ``--help`` lists them.
-COMMAND_MODULES = ("render", "lint", "plan", "init", "emulator")
+COMMAND_MODULES = (
+    "render",
+    "lint",
+    "plan",
+    "init",
+    "emulator",
+)
 
 
 class _Parser(argparse.ArgumentParser):

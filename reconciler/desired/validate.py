@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import json
 import posixpath
 import re
 from collections import defaultdict
@@ -51,6 +52,9 @@ FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
 }
 
 FARGATE_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
+
+# The network modes other than awsvpc (the model's NetworkMode enum lists them).
+OTHER_NETWORK_MODES = frozenset({"bridge", "host", "none"})
 
 # botocore's report names its problems in prose; each becomes a finding code.
 _BOTOCORE_CODES = {
@@ -207,7 +211,7 @@ def check_against_model(
         _botocore_finding(document, reason, name, detail, place, operation)
         for reason, name, detail in report._errors
     ]
-    findings.extend(_check_enums_and_booleans(document, shape, [], document, place))
+    findings.extend(_check_enums_and_booleans(document, shape, [], document, place, operation))
     return findings
 
 
@@ -240,7 +244,7 @@ def _botocore_finding(
         wanted = _type_words(detail.get("valid_types", []))
         return place.finding(
             code,
-            f"{value!r} is a {_json_type(value)}, {operation} wants {wanted}",
+            f"{_shown(value)} is a {_json_type(value)}, {operation} wants {wanted}",
             field=at,
             hint=f"write it as {wanted}",
         )
@@ -268,6 +272,15 @@ def _type_words(valid_types: Sequence[str]) -> str:
     return " or ".join(dict.fromkeys(named)) or "another type"
 
 
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in JSON, shortened to fit a message."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -283,7 +296,12 @@ def _json_type(value: Any) -> str:
 
 
 def _check_enums_and_booleans(
-    value: Any, shape: Shape, tokens: list[PathToken], document: JsonObject, place: Place
+    value: Any,
+    shape: Shape,
+    tokens: list[PathToken],
+    document: JsonObject,
+    place: Place,
+    operation: str,
 ) -> Iterator[Finding]:
     """Walk the value along its shape; report enum values and true/false as numbers.
 
@@ -294,20 +312,22 @@ def _check_enums_and_booleans(
         for key, member in shape.members.items():
             if key in value:
                 yield from _check_enums_and_booleans(
-                    value[key], member, [*tokens, key], document, place
+                    value[key], member, [*tokens, key], document, place, operation
                 )
     elif isinstance(shape, ListShape) and isinstance(value, list):
         for index, item in enumerate(value):
             yield from _check_enums_and_booleans(
-                item, shape.member, [*tokens, index], document, place
+                item, shape.member, [*tokens, index], document, place, operation
             )
     elif isinstance(shape, MapShape) and isinstance(value, dict):
         for key, item in value.items():
-            yield from _check_enums_and_booleans(item, shape.value, [*tokens, key], document, place)
+            yield from _check_enums_and_booleans(
+                item, shape.value, [*tokens, key], document, place, operation
+            )
     elif shape.type_name in ("integer", "long") and isinstance(value, bool):
         yield place.finding(
             "wrong-type",
-            f"{value!r} is a boolean, the API wants a number",
+            f"{_shown(value)} is a boolean, {operation} wants a number",
             field=readable_path(document, tokens),
             hint="write a number",
         )
@@ -318,7 +338,7 @@ def _check_enums_and_booleans(
             hint = f"did you mean {guess!r}?" if guess else None
             yield place.finding(
                 "bad-enum",
-                f"{value!r} is not one of {', '.join(allowed)}",
+                f"{_shown(value)} is not one of {', '.join(allowed)}",
                 field=readable_path(document, tokens),
                 hint=hint or "use one of the listed values",
             )
@@ -522,8 +542,9 @@ def _check_fargate_size(
 
 def _check_network_mode(task: JsonObject, place: Place, *, fargate: bool) -> Iterator[Finding]:
     mode = task.get("networkMode")
-    if fargate and mode != "awsvpc":
-        shown = "no network mode (bridge)" if mode is None else f"network mode {mode!r}"
+    # A mode that is no mode at all is already a bad-enum error.
+    if fargate and mode != "awsvpc" and (mode is None or mode in OTHER_NETWORK_MODES):
+        shown = "no network mode (bridge)" if mode is None else f"network mode {mode}"
         yield place.finding(
             "fargate-network-mode",
             f"Fargate runs tasks only in awsvpc mode, this one has {shown}",
@@ -623,11 +644,11 @@ def _check_service_network(
             field="networkConfiguration.awsvpcConfiguration",
             hint="add networkConfiguration.awsvpcConfiguration with subnets and securityGroups",
         )
-    elif network and task.get("networkMode", "bridge") != "awsvpc":
+    elif network and task.get("networkMode", "bridge") in OTHER_NETWORK_MODES:
         yield place.finding(
             "network-configuration-unused",
             f"networkConfiguration is only for awsvpc tasks, the task uses "
-            f"{task.get('networkMode', 'bridge')!r}",
+            f"{task.get('networkMode', 'bridge')}",
             field="networkConfiguration",
             hint='drop networkConfiguration or set the task\'s "networkMode": "awsvpc"',
         )

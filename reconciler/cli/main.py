@@ -24,7 +24,10 @@ EXIT_PENDING = 2
 EXIT_USAGE = 64
 
 # One module per subcommand, in the order ``--help`` lists them.
-COMMAND_MODULES = ("emulator",)
+COMMAND_MODULES = (
+    "emulator",
+    "lint",
+)
 
 
 class _Parser(argparse.ArgumentParser):

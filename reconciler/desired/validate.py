@@ -690,13 +690,14 @@ def _check_load_balancers(service: JsonObject, task: JsonObject, place: Place) -
 
 
 def definition_file(unit: DesiredUnit, written: str | None) -> str | None:
-    """The repo path of a definition file as ecspresso.yml names it (unit-relative)."""
-    if written is None:
-        return None
-    joined = posixpath.normpath(posixpath.join(unit.path, written))
-    if joined in unit.files or written not in unit.files:
-        return joined
-    return written
+    """The repo path of a definition file named in the unit's config.
+
+    Rendering records it as read (a repo path, listed in ``unit.files``); a
+    name relative to the unit folder, as ecspresso.yml spells it, works too.
+    """
+    if written is None or written in unit.files:
+        return written
+    return posixpath.normpath(posixpath.join(unit.path, written))
 
 
 def config_file(unit: DesiredUnit) -> str | None:

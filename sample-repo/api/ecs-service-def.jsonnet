@@ -14,16 +14,16 @@
   networkConfiguration: {
     awsvpcConfiguration: {
       subnets: [
-        '{{ ssm "/prod/network/subnets" 0 }}',
-        '{{ ssm "/prod/network/subnets" 1 }}',
+        '{{ ssm `/prod/network/subnets` 0 }}',
+        '{{ ssm `/prod/network/subnets` 1 }}',
       ],
-      securityGroups: ['{{ ssm "/prod/network/sg/api" }}'],
+      securityGroups: ['{{ ssm `/prod/network/sg/api` }}'],
       assignPublicIp: 'DISABLED',
     },
   },
   loadBalancers: [
     {
-      targetGroupArn: '{{ ssm "/prod/lb/target-group/api" }}',
+      targetGroupArn: '{{ ssm `/prod/lb/target-group/api` }}',
       containerName: 'app',
       containerPort: 8080,
     },

@@ -84,6 +84,7 @@ class Lookups:
 
     def fill(self, text: str) -> str:
         def one(match: re.Match[str]) -> str:
+            assert "\\" not in match.group(1), f"escaped quote in {match.group(0)}"
             function, _, rest = match.group(1).partition(" ")
             arguments: list[str | int] = [
                 int(number) if number else (backtick if backtick or not quoted else quoted)
@@ -102,11 +103,14 @@ class Lookups:
 
 def _load_definition(unit: str, name: str, lookups: Lookups) -> dict[str, Any]:
     path = SAMPLE_REPO / unit / name
-    text = lookups.fill(path.read_text())
+    text = path.read_text()
+    # As ecspresso does: Jsonnet is evaluated first, and template calls are
+    # filled in its JSON output, where a double quote would arrive escaped.
     if name.endswith(".jsonnet"):
         text = _jsonnet.evaluate_snippet(
             str(path), text, native_callbacks=lookups.native_callbacks()
         )
+    text = lookups.fill(text)
     document: dict[str, Any] = json.loads(text)
     return document
 

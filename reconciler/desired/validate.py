@@ -377,6 +377,11 @@ def _containers(task: JsonObject) -> list[tuple[str, JsonObject]]:
     ]
 
 
+def _text(value: Any) -> str | None:
+    """A string from the document, or None for anything else (a user's typo may be a list)."""
+    return value if isinstance(value, str) else None
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -541,7 +546,7 @@ def _check_fargate_size(
 
 
 def _check_network_mode(task: JsonObject, place: Place, *, fargate: bool) -> Iterator[Finding]:
-    mode = task.get("networkMode")
+    mode = _text(task.get("networkMode"))
     # A mode that is no mode at all is already a bad-enum error.
     if fargate and mode != "awsvpc" and (mode is None or mode in OTHER_NETWORK_MODES):
         shown = "no network mode (bridge)" if mode is None else f"network mode {mode}"
@@ -556,7 +561,7 @@ def _check_network_mode(task: JsonObject, place: Place, *, fargate: bool) -> Ite
 def _check_dependencies(
     containers: list[tuple[str, JsonObject]], place: Place
 ) -> Iterator[Finding]:
-    names = {c.get("name") for _, c in containers}
+    names = {_text(c.get("name")) for _, c in containers}
     for label, container in containers:
         depends = container.get("dependsOn")
         if not isinstance(depends, list):
@@ -583,7 +588,7 @@ def runs_on_fargate(service: JsonObject) -> bool:
         return True
     strategy = service.get("capacityProviderStrategy")
     return isinstance(strategy, list) and any(
-        isinstance(item, dict) and item.get("capacityProvider") in FARGATE_PROVIDERS
+        isinstance(item, dict) and _text(item.get("capacityProvider")) in FARGATE_PROVIDERS
         for item in strategy
     )
 
@@ -644,7 +649,7 @@ def _check_service_network(
             field="networkConfiguration.awsvpcConfiguration",
             hint="add networkConfiguration.awsvpcConfiguration with subnets and securityGroups",
         )
-    elif network and task.get("networkMode", "bridge") in OTHER_NETWORK_MODES:
+    elif network and _text(task.get("networkMode", "bridge")) in OTHER_NETWORK_MODES:
         yield place.finding(
             "network-configuration-unused",
             f"networkConfiguration is only for awsvpc tasks, the task uses "
@@ -658,12 +663,12 @@ def _check_load_balancers(service: JsonObject, task: JsonObject, place: Place) -
     balancers = service.get("loadBalancers")
     if not isinstance(balancers, list):
         return
-    by_name = {c.get("name"): c for _, c in _containers(task)}
+    by_name = {_text(c.get("name")): c for _, c in _containers(task)}
     for index, balancer in enumerate(balancers):
         if not isinstance(balancer, dict) or "containerName" not in balancer:
             continue
         name = balancer["containerName"]
-        container = by_name.get(name)
+        container = by_name.get(_text(name))
         if container is None:
             yield place.finding(
                 "load-balancer-container-missing",
@@ -675,7 +680,8 @@ def _check_load_balancers(service: JsonObject, task: JsonObject, place: Place) -
             continue
         port = balancer.get("containerPort")
         mappings = container.get("portMappings")
-        ports = [m.get("containerPort") for m in mappings or [] if isinstance(m, dict)]
+        mappings = mappings if isinstance(mappings, list) else []
+        ports = [m.get("containerPort") for m in mappings if isinstance(m, dict)]
         if port is not None and port not in ports:
             shown = ", ".join(str(p) for p in ports) or "none"
             yield place.finding(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import CONFIG_FILE, SERVICE_FILE, TASK_FILE, MakeUnit
 
+from reconciler.desired.lint import lint_unit
 from reconciler.desired.validate import (
     FARGATE_SIZES,
     check_service_claims,
@@ -541,3 +543,39 @@ def test_a_service_is_the_same_only_in_the_same_region_and_cluster(
     findings = check_service_claims(units)
 
     assert bool(findings) is claimed
+
+
+def _every_path(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    paths = [path] if path else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            paths += _every_path(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            paths += _every_path(value, (*path, index))
+    return paths
+
+
+def _replaced(document: JsonObject, path: tuple[Any, ...], value: Any) -> JsonObject:
+    changed = copy.deepcopy(document)
+    node: Any = changed
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return changed
+
+
+ODD_VALUES = [None, "x", -1, True, [], {}, [None], {"x": None}]
+
+
+@pytest.mark.parametrize("side", ["task", "service"])
+def test_any_value_of_any_type_anywhere_is_reported_never_a_crash(
+    side: str, make_unit: MakeUnit, clean_task: JsonObject, clean_service: JsonObject
+) -> None:
+    document = clean_task if side == "task" else clean_service
+    for path in _every_path(document):
+        for value in ODD_VALUES:
+            changed = _replaced(document, path, value)
+            unit = make_unit(task=changed) if side == "task" else make_unit(service=changed)
+            findings = validate_unit(unit) + lint_unit(unit)
+            assert all(f.unit == "api" and f.file for f in findings)

@@ -53,8 +53,9 @@ FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
 
 FARGATE_PROVIDERS = frozenset({"FARGATE", "FARGATE_SPOT"})
 
-# The network modes other than awsvpc (the model's NetworkMode enum lists them).
-OTHER_NETWORK_MODES = frozenset({"bridge", "host", "none"})
+# Options the awslogs driver cannot start without; Fargate also wants a prefix.
+AWSLOGS_OPTIONS = ("awslogs-group", "awslogs-region")
+AWSLOGS_FARGATE_OPTIONS = ("awslogs-stream-prefix",)
 
 # botocore's report names its problems in prose; each becomes a finding code.
 _BOTOCORE_CODES = {
@@ -118,6 +119,13 @@ def _ecs_shapes() -> tuple[StructureShape, StructureShape, StructureShape, Struc
     assert isinstance(described_task, StructureShape)
     assert isinstance(described_service, StructureShape)
     return register, create, described_task, described_service
+
+
+@functools.cache
+def other_network_modes() -> frozenset[str]:
+    """The network modes the model knows besides awsvpc (bridge, host, none)."""
+    mode = _ecs_shapes()[0].members["networkMode"]
+    return frozenset(mode.metadata.get("enum", [])) - {"awsvpc"}
 
 
 def _output_only(described: StructureShape, accepted: StructureShape) -> frozenset[str]:
@@ -440,6 +448,7 @@ def check_task_definition(
     findings.extend(_check_task_sizes(task, containers, place, fargate=fargate))
     findings.extend(_check_network_mode(task, place, fargate=fargate))
     findings.extend(_check_dependencies(containers, place))
+    findings.extend(_check_containers(task, containers, place, fargate=fargate))
     return findings
 
 
@@ -454,7 +463,7 @@ def _check_task_sizes(
             example = '"256" or "0.25 vCPU"' if kind == "cpu" else '"512" or "1 GB"'
             yield place.finding(
                 "task-size-unreadable",
-                f"task {kind} {written!r} is not a size ECS understands",
+                f"task {kind} {_shown(written)} is not a size ECS understands",
                 field=kind,
                 hint=f"write it as {example}",
             )
@@ -548,7 +557,7 @@ def _check_fargate_size(
 def _check_network_mode(task: JsonObject, place: Place, *, fargate: bool) -> Iterator[Finding]:
     mode = _text(task.get("networkMode"))
     # A mode that is no mode at all is already a bad-enum error.
-    if fargate and mode != "awsvpc" and (mode is None or mode in OTHER_NETWORK_MODES):
+    if fargate and mode != "awsvpc" and (mode is None or mode in other_network_modes()):
         shown = "no network mode (bridge)" if mode is None else f"network mode {mode}"
         yield place.finding(
             "fargate-network-mode",
@@ -561,7 +570,7 @@ def _check_network_mode(task: JsonObject, place: Place, *, fargate: bool) -> Ite
 def _check_dependencies(
     containers: list[tuple[str, JsonObject]], place: Place
 ) -> Iterator[Finding]:
-    names = {_text(c.get("name")) for _, c in containers}
+    by_name = {_text(c.get("name")): c for _, c in containers}
     for label, container in containers:
         depends = container.get("dependsOn")
         if not isinstance(depends, list):
@@ -569,14 +578,69 @@ def _check_dependencies(
         for index, dependency in enumerate(depends):
             if not isinstance(dependency, dict):
                 continue
-            other = dependency.get("containerName")
-            if isinstance(other, str) and other not in names:
+            other = _text(dependency.get("containerName"))
+            at = f"containerDefinitions[{label}].dependsOn[{index}]"
+            if other is not None and other not in by_name:
                 yield place.finding(
                     "depends-on-unknown-container",
                     f"depends on container {other!r}, which the task does not define",
-                    field=f"containerDefinitions[{label}].dependsOn[{index}].containerName",
-                    hint="name one of " + ", ".join(sorted(str(n) for n in names if n)),
+                    field=f"{at}.containerName",
+                    hint="name one of " + ", ".join(sorted(str(n) for n in by_name if n)),
                 )
+            elif (
+                other is not None
+                and dependency.get("condition") == "HEALTHY"
+                and not by_name[other].get("healthCheck")
+            ):
+                # The condition waits on a health check that never runs.
+                yield place.finding(
+                    "depends-on-unchecked-container",
+                    f"waits for container {other!r} to be HEALTHY, but it has no health check",
+                    field=f"{at}.condition",
+                    hint=f"give {other!r} a healthCheck, or wait for START or COMPLETE",
+                )
+
+
+def _check_containers(
+    task: JsonObject, containers: list[tuple[str, JsonObject]], place: Place, *, fargate: bool
+) -> Iterator[Finding]:
+    awsvpc = task.get("networkMode") == "awsvpc" or fargate
+    for label, container in containers:
+        at = f"containerDefinitions[{label}]"
+        mappings = container.get("portMappings")
+        for index, mapping in enumerate(mappings if isinstance(mappings, list) else []):
+            if not isinstance(mapping, dict):
+                continue
+            host, port = _int(mapping.get("hostPort")), _int(mapping.get("containerPort"))
+            if awsvpc and host not in (None, 0) and port is not None and host != port:
+                yield place.finding(
+                    "host-port-mismatch",
+                    f"hostPort {host} differs from containerPort {port}; in awsvpc mode "
+                    "the task owns its address, so they must match",
+                    field=f"{at}.portMappings[{index}].hostPort",
+                    hint=f"drop hostPort or set it to {port}",
+                )
+        yield from _check_awslogs(container, at, place, fargate=fargate)
+
+
+def _check_awslogs(
+    container: JsonObject, at: str, place: Place, *, fargate: bool
+) -> Iterator[Finding]:
+    log_config = container.get("logConfiguration")
+    if not isinstance(log_config, dict) or log_config.get("logDriver") != "awslogs":
+        return
+    options = log_config.get("options")
+    options = options if isinstance(options, dict) else {}
+    needed = AWSLOGS_OPTIONS + (AWSLOGS_FARGATE_OPTIONS if fargate else ())
+    for option in needed:
+        if not options.get(option):
+            yield place.finding(
+                "awslogs-option-missing",
+                f"the awslogs driver needs {option!r}"
+                + (" on Fargate" if option in AWSLOGS_FARGATE_OPTIONS else ""),
+                field=f"{at}.logConfiguration.options",
+                hint=f"add {option!r} to the log configuration options",
+            )
 
 
 # Service semantics ------------------------------------------------------------
@@ -609,6 +673,16 @@ def check_service(service: JsonObject, task: JsonObject | None, place: Place) ->
         )
     if isinstance(strategy, list):
         findings.extend(_check_spot_only(strategy, place))
+    if service.get("schedulingStrategy") == "DAEMON" and runs_on_fargate(service):
+        findings.append(
+            place.finding(
+                "fargate-daemon",
+                "Fargate does not run DAEMON services: there are no instances to place "
+                "one task on each of",
+                field="schedulingStrategy",
+                hint="use REPLICA on Fargate, or run the daemon on EC2 capacity",
+            )
+        )
 
     if task is not None:
         findings.extend(_check_service_network(service, task, place))
@@ -649,7 +723,7 @@ def _check_service_network(
             field="networkConfiguration.awsvpcConfiguration",
             hint="add networkConfiguration.awsvpcConfiguration with subnets and securityGroups",
         )
-    elif network and _text(task.get("networkMode", "bridge")) in OTHER_NETWORK_MODES:
+    elif network and _text(task.get("networkMode", "bridge")) in other_network_modes():
         yield place.finding(
             "network-configuration-unused",
             f"networkConfiguration is only for awsvpc tasks, the task uses "

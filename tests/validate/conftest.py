@@ -33,7 +33,11 @@ CLEAN_TASK: JsonObject = {
             "healthCheck": {"command": ["CMD-SHELL", "curl -f localhost:8080/healthz"]},
             "logConfiguration": {
                 "logDriver": "awslogs",
-                "options": {"awslogs-group": "/ecs/prod/api", "awslogs-region": "us-east-1"},
+                "options": {
+                    "awslogs-group": "/ecs/prod/api",
+                    "awslogs-region": "us-east-1",
+                    "awslogs-stream-prefix": "app",
+                },
             },
             "dockerLabels": {"com.example.team": "platform"},
         },
@@ -43,7 +47,14 @@ CLEAN_TASK: JsonObject = {
             "essential": False,
             "cpu": 256,
             "memoryReservation": 256,
-            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "x"}},
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": "/ecs/prod/api",
+                    "awslogs-region": "us-east-1",
+                    "awslogs-stream-prefix": "otel",
+                },
+            },
         },
     ],
 }

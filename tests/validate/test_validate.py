@@ -368,6 +368,56 @@ BAD_INPUTS = [
     ),
     pytest.param(
         BadInput(
+            _app(portMappings=[{"containerPort": 8080, "hostPort": 80}]),
+            "host-port-mismatch",
+            TASK_FILE,
+            "containerDefinitions[app].portMappings[0].hostPort",
+        ),
+        id="host-port-differs-from-container-port-in-awsvpc",
+    ),
+    pytest.param(
+        BadInput(
+            _app(dependsOn=[{"containerName": "otel", "condition": "HEALTHY"}]),
+            "depends-on-unchecked-container",
+            TASK_FILE,
+            "containerDefinitions[app].dependsOn[0].condition",
+        ),
+        id="waits-for-healthy-on-a-container-without-health-check",
+    ),
+    pytest.param(
+        BadInput(
+            lambda task, service: container(task, "otel")["logConfiguration"]["options"].pop(
+                "awslogs-region"
+            ),
+            "awslogs-option-missing",
+            TASK_FILE,
+            "containerDefinitions[otel].logConfiguration.options",
+        ),
+        id="awslogs-without-a-region",
+    ),
+    pytest.param(
+        BadInput(
+            lambda task, service: container(task, "app")["logConfiguration"]["options"].pop(
+                "awslogs-stream-prefix"
+            ),
+            "awslogs-option-missing",
+            TASK_FILE,
+            "containerDefinitions[app].logConfiguration.options",
+            hint="add 'awslogs-stream-prefix' to the log configuration options",
+        ),
+        id="awslogs-without-a-stream-prefix-on-fargate",
+    ),
+    pytest.param(
+        BadInput(
+            _set("service.schedulingStrategy", "DAEMON"),
+            "fargate-daemon",
+            SERVICE_FILE,
+            "schedulingStrategy",
+        ),
+        id="daemon-service-on-fargate",
+    ),
+    pytest.param(
+        BadInput(
             _set("service.roleArn", "arn:aws:iam::123456789012:role/ecsServiceRole"),
             "output-only-field",
             SERVICE_FILE,
@@ -579,3 +629,15 @@ def test_any_value_of_any_type_anywhere_is_reported_never_a_crash(
             unit = make_unit(task=changed) if side == "task" else make_unit(service=changed)
             findings = validate_unit(unit) + lint_unit(unit)
             assert all(f.unit == "api" and f.file for f in findings)
+
+
+def test_a_stream_prefix_is_required_on_fargate_only(
+    make_unit: MakeUnit, clean_task: JsonObject, clean_service: JsonObject
+) -> None:
+    for item in clean_task["containerDefinitions"]:
+        item["logConfiguration"]["options"].pop("awslogs-stream-prefix")
+    clean_task["requiresCompatibilities"] = ["EC2"]
+    del clean_service["capacityProviderStrategy"]
+    clean_service["launchType"] = "EC2"
+
+    assert validate_unit(make_unit(task=clean_task, service=clean_service)) == []

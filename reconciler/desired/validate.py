@@ -7,8 +7,12 @@ Two passes over each rendered unit, both pure functions returning findings:
   botocore's ECS model describes them (unknown fields, wrong types, missing
   required members), plus the enum values botocore's validator leaves unchecked;
 - **what ECS would refuse later** (or accept and regret): resource sums,
-  Fargate sizes, network modes, capacity providers, load balancer targets, and
-  two units claiming one service.
+  Fargate sizes, network modes and ports, capacity providers, load balancer
+  targets, container dependencies, awslogs options, and two units claiming one
+  service.
+
+UpdateService takes a subset of CreateService's members with the same shapes,
+so checking against CreateService covers both.
 
 Field paths read as a user would point at the file: list items that carry a
 ``name`` (containers, environment, secrets, volumes) are indexed by it, as in

@@ -153,9 +153,7 @@ async def _write_unit(
         )
     existing = [name for name in files if (folder / name).exists()]
     if existing and not args.force:
-        raise UsageError(
-            f"{folder} already has {', '.join(existing)}; pass --force to overwrite"
-        )
+        raise UsageError(f"{folder} already has {', '.join(existing)}; pass --force to overwrite")
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (folder / name).write_text(text)

@@ -110,10 +110,10 @@ async def _applied_units(
     applied: dict[str, DesiredUnit] = {}
     wanted: dict[str, list[str]] = {}
     for unit in units:
-        result = live.get(unit.id)
-        if result is None or result.live is None or not result.live.exists:
+        fetched = live.get(unit.id)
+        if fetched is None or fetched.live is None or not fetched.live.exists:
             continue
-        revision = result.live.tags.get(TAG_REVISION)
+        revision = fetched.live.tags.get(TAG_REVISION)
         if revision is None:
             continue
         if revision == files.revision:
@@ -125,9 +125,9 @@ async def _applied_units(
         try:
             earlier = open_repo_files(repo_path or ".", revision)
             present = [i for i in ids if i in set(discover_units(earlier))]
-            for result in await render_units(earlier, aws, present) if present else []:
-                if result.ok and result.unit is not None:
-                    applied[result.id] = result.unit
+            for rendered in await render_units(earlier, aws, present) if present else []:
+                if rendered.ok and rendered.unit is not None:
+                    applied[rendered.id] = rendered.unit
         except SourceError as exc:
             # A revision gone from history (force-push): without it, every
             # difference is put down to change, which is the safe reading.

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import API_SCALING, SERVICE_FILE, TASK_FILE, MakeUnit
+from tests.validate.conftest import API_SCALING, SERVICE_FILE, TASK_FILE, MakeUnit
 
 from reconciler.desired.lint import (
     format_finding,

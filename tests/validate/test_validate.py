@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import CONFIG_FILE, SERVICE_FILE, TASK_FILE, MakeUnit
+from tests.validate.conftest import CONFIG_FILE, SERVICE_FILE, TASK_FILE, MakeUnit
 
 from reconciler.desired.lint import lint_unit
 from reconciler.desired.validate import (

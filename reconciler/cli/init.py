@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no region: pass --region or set AWS_REGION")
     try:
         written = asyncio.run(_init(args, AwsTarget(region)))
+    except UsageError:
+        raise
     except ReconcilerError as exc:
         print(f"reconciler init: {exc}", file=sys.stderr)
         return EXIT_FAILED

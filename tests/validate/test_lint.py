@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.validate.conftest import API_SCALING, SERVICE_FILE, TASK_FILE, MakeUnit
 
 from reconciler.desired.lint import (
     format_finding,
@@ -24,6 +23,7 @@ from reconciler.model import (
     RenderResult,
     Severity,
 )
+from tests.validate.conftest import API_SCALING, SERVICE_FILE, TASK_FILE, MakeUnit
 
 Mutation = Callable[[JsonObject, JsonObject], None]
 

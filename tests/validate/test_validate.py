@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.validate.conftest import CONFIG_FILE, SERVICE_FILE, TASK_FILE, MakeUnit
 
 from reconciler.desired.lint import lint_unit
 from reconciler.desired.validate import (
@@ -19,6 +18,7 @@ from reconciler.desired.validate import (
     validate_units,
 )
 from reconciler.model import Finding, JsonObject, Severity
+from tests.validate.conftest import CONFIG_FILE, SERVICE_FILE, TASK_FILE, MakeUnit
 
 Mutation = Callable[[JsonObject, JsonObject], None]
 

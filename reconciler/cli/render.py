@@ -22,11 +22,10 @@ from reconciler.aws import Aws, Sessions
 from reconciler.cli.main import EXIT_FAILED, EXIT_OK
 from reconciler.desired import render_units
 from reconciler.desired.documents import item_paths, member_path
+from reconciler.diff import MASK
 from reconciler.errors import UsageError
 from reconciler.model import RenderResult, Severity
 from reconciler.source import SourceError, open_repo_files
-
-MASK = "********"
 
 
 def register(subparsers: Any) -> None:

@@ -15,35 +15,7 @@ from typing import Any
 import yaml
 
 from reconciler.desired.problems import UnitError
-
-# List items are named by their natural key, and name/value pairs stand for
-# their value, exactly as the diff stage names fields in its changes
-# (reconciler.diff.changes): a secret path found here must match a change's
-# path there. TODO(#3): move this table to one place both stages import.
-ITEM_KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "containerDefinitions": (("name",), None),
-    "environment": (("name",), "value"),
-    "secrets": (("name",), "valueFrom"),
-    "secretOptions": (("name",), "valueFrom"),
-    "tags": (("key",), "value"),
-    "properties": (("name",), "value"),
-    "systemControls": (("namespace",), "value"),
-    "extraHosts": (("hostname",), "ipAddress"),
-    "dependsOn": (("containerName",), "condition"),
-    "ulimits": (("name",), None),
-    "volumes": (("name",), None),
-    "mountPoints": (("containerPath",), None),
-    "volumesFrom": (("sourceContainer",), None),
-    "portMappings": (("containerPort", "protocol"), None),
-    "resourceRequirements": (("type",), None),
-    "inferenceAccelerators": (("deviceName",), None),
-    "capacityProviderStrategy": (("capacityProvider",), None),
-    "serviceRegistries": (("registryArn",), None),
-    "volumeConfigurations": (("name",), None),
-    "services": (("portName",), None),
-}
-USER_KEYED_MAPS = frozenset({"dockerLabels", "options", "driverOpts", "labels"})
-"""Maps whose keys are user data: named as ``options[awslogs-group]``."""
+from reconciler.fields import ITEM_KEYS, USER_KEYED_MAPS
 
 
 def member_path(path: str, field: str | None, key: str) -> str:

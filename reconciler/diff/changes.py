@@ -17,34 +17,8 @@ from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
 
 from reconciler.diff.digest import canonical_json
-from reconciler.diff.normalise import USER_KEYED_MAPS
+from reconciler.fields import ITEM_KEYS, USER_KEYED_MAPS
 from reconciler.model import FieldChange, JsonObject, ResourceKind
-
-# A list field -> (the fields its items are keyed by, the field a key/value item
-# collapses to). Only the field name is known when a path is rendered, so the
-# names here must mean the same list wherever they occur in ECS shapes.
-_ITEM_KEYS: dict[str, tuple[tuple[str, ...], str | None]] = {
-    "containerDefinitions": (("name",), None),
-    "environment": (("name",), "value"),
-    "secrets": (("name",), "valueFrom"),
-    "secretOptions": (("name",), "valueFrom"),
-    "tags": (("key",), "value"),
-    "properties": (("name",), "value"),
-    "systemControls": (("namespace",), "value"),
-    "extraHosts": (("hostname",), "ipAddress"),
-    "dependsOn": (("containerName",), "condition"),
-    "ulimits": (("name",), None),
-    "volumes": (("name",), None),
-    "mountPoints": (("containerPath",), None),
-    "volumesFrom": (("sourceContainer",), None),
-    "portMappings": (("containerPort", "protocol"), None),
-    "resourceRequirements": (("type",), None),
-    "inferenceAccelerators": (("deviceName",), None),
-    "capacityProviderStrategy": (("capacityProvider",), None),
-    "serviceRegistries": (("registryArn",), None),
-    "volumeConfigurations": (("name",), None),
-    "services": (("portName",), None),
-}
 
 
 def diff_resource(
@@ -98,7 +72,7 @@ def render_path(segments: Sequence[str | int]) -> str:
 
 def holds_keyed_items(field: str) -> bool:
     """Whether a field's value, in a change, is a map of items by their natural key."""
-    return field in _ITEM_KEYS or field in USER_KEYED_MAPS
+    return field in ITEM_KEYS or field in USER_KEYED_MAPS
 
 
 def _keyed_view(value: Any, name: str | None = None) -> Any:
@@ -107,7 +81,7 @@ def _keyed_view(value: Any, name: str | None = None) -> Any:
         return {key: _keyed_view(item, key) for key, item in value.items()}
     if isinstance(value, list):
         items = [_keyed_view(item) for item in value]
-        spec = _ITEM_KEYS.get(name or "")
+        spec = ITEM_KEYS.get(name or "")
         keyed = _key_items(items, *spec) if spec else None
         return items if keyed is None else keyed
     return value

@@ -31,10 +31,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from reconciler.fields import USER_KEYED_MAPS
 from reconciler.model import FieldOwnership, JsonObject
-
-# Maps whose keys are chosen by the user: their key case is theirs to keep.
-USER_KEYED_MAPS = frozenset({"dockerLabels", "options", "driverOpts", "labels"})
 
 _TASK_DEFINITION_READ_ONLY = frozenset(
     {

@@ -9,6 +9,7 @@ import pygit2
 import pytest
 
 from reconciler.cli.main import main
+from reconciler.diff import MASK
 from tests.conftest import EmulatorHandle
 from tests.render.repos import SERVICE, TASK, unit_files, write_repo
 
@@ -125,7 +126,7 @@ def test_secret_values_are_masked_unless_asked_for(
     assert isinstance(shown, list)
     masked_env = masked[0]["taskDefinition"]["containerDefinitions"][0]["environment"]
     shown_env = shown[0]["taskDefinition"]["containerDefinitions"][0]["environment"]
-    assert masked_env == [{"name": "DB", "value": "********"}]
+    assert masked_env == [{"name": "DB", "value": MASK}]
     assert shown_env == [{"name": "DB", "value": "correct-horse"}]
     assert masked[0]["secretPaths"] == ["containerDefinitions[app].environment[DB]"]
 
@@ -157,7 +158,7 @@ def test_a_secret_in_a_log_option_is_masked_where_it_is(
 
     assert isinstance(document, list)
     shown = document[0]["taskDefinition"]["containerDefinitions"][0]["logConfiguration"]
-    assert shown["options"] == {"splunk-url": "https://splunk", "splunk-token": "********"}
+    assert shown["options"] == {"splunk-url": "https://splunk", "splunk-token": MASK}
     assert document[0]["secretPaths"] == [
         "containerDefinitions[app].logConfiguration.options[splunk-token]"
     ]

@@ -73,16 +73,9 @@ def _masked(planned: PlannedRevision, *, show_values: bool) -> Plan:
     for unit_plan in planned.plan.units:
         result = planned.rendered.get(unit_plan.unit)
         secret_paths = result.unit.secret_paths if result and result.unit else frozenset()
-        changes = mask_changes(
-            unit_plan.changes, _diff_paths(secret_paths), show_values=show_values
-        )
+        changes = mask_changes(unit_plan.changes, secret_paths, show_values=show_values)
         units.append(dataclasses.replace(unit_plan, changes=changes))
     return Plan(planned.plan.revision, tuple(units))
-
-
-def _diff_paths(secret_paths: frozenset[str]) -> list[str]:
-    """Render's paths start at the document (``taskDefinition.``); the diff's do not."""
-    return [p.split(".", 1)[1] if "." in p else p for p in secret_paths]
 
 
 def cause_of(unit_plan: UnitPlan) -> str | None:

@@ -351,3 +351,29 @@ def test_init_refuses_to_overwrite_a_unit(
     code, _, err = run_cli(capsys, *args)
     assert code == 64
     assert "--force" in err
+
+
+def test_a_value_from_a_secure_parameter_is_masked_whatever_its_name(
+    cli_env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_unit(tmp_path, "api")
+    deploy_as_applied(cli_env, tmp_path, ["api"])
+    cli_env.client("ssm").put_parameter(
+        Name="/prod/api/database-url", Value="postgres://api:pw@db/api", Type="SecureString"
+    )
+    task = json.loads((tmp_path / "api" / "ecs-task-def.json").read_text())
+    task["containerDefinitions"][0]["environment"] = [
+        {"name": "DATABASE_URL", "value": "{{ ssm `/prod/api/database-url` }}"}
+    ]
+    (tmp_path / "api" / "ecs-task-def.json").write_text(json.dumps(task))
+
+    code, masked, _ = run_cli(capsys, "plan", "--repo", str(tmp_path), "--output", "json")
+    _, shown, _ = run_cli(
+        capsys, "plan", "--repo", str(tmp_path), "--output", "json", "--show-values"
+    )
+
+    assert code == 2, masked
+    assert "postgres://" not in masked
+    (change,) = json.loads(masked)["units"][0]["changes"]
+    assert change["path"] == "containerDefinitions[app].environment[DATABASE_URL]"
+    assert "postgres://api:pw@db/api" in shown

@@ -12,6 +12,7 @@ import pytest
 from reconciler.aws import Aws
 from reconciler.cli.main import main
 from reconciler.desired import render_units
+from reconciler.diff import MASK
 from reconciler.live import TaskDefinitionCache
 from reconciler.loop.planning import plan_revision
 from reconciler.model import TAG_DIGEST, TAG_REVISION, TAG_TASK_DEFINITION, PlanStatus
@@ -357,6 +358,11 @@ def test_a_value_from_a_secure_parameter_is_masked_whatever_its_name(
     cli_env: EmulatorHandle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_unit(tmp_path, "api")
+    task = json.loads((tmp_path / "api" / "ecs-task-def.json").read_text())
+    task["containerDefinitions"][0]["environment"] = [
+        {"name": "DATABASE_URL", "value": "postgres://api:old@db/api"}
+    ]
+    (tmp_path / "api" / "ecs-task-def.json").write_text(json.dumps(task))
     deploy_as_applied(cli_env, tmp_path, ["api"])
     cli_env.client("ssm").put_parameter(
         Name="/prod/api/database-url", Value="postgres://api:pw@db/api", Type="SecureString"
@@ -376,4 +382,5 @@ def test_a_value_from_a_secure_parameter_is_masked_whatever_its_name(
     assert "postgres://" not in masked
     (change,) = json.loads(masked)["units"][0]["changes"]
     assert change["path"] == "containerDefinitions[app].environment[DATABASE_URL]"
+    assert change["live"] == change["desired"] == MASK
     assert "postgres://api:pw@db/api" in shown

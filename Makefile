@@ -35,6 +35,9 @@ lint: install
 test: install peers lint
 	$(PY) -m pytest
 
+bench: install
+	$(PY) bench/steady_state.py
+
 demo: install
 	$(PY) examples/rolling_update.py
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.desired.documents import yaml_key_lines
+from reconciler.desired.documents import KeyLines
 from reconciler.desired.functions import PLUGIN_NAMES, Variables
 from reconciler.desired.policy import parse_duration
 from reconciler.desired.problems import UnitError, warning
@@ -69,7 +69,7 @@ async def load_config(
     )
     lines: Mapping[str, int] = {}
     if not path.endswith(".jsonnet"):  # JSON is YAML too, for finding lines
-        lines = yaml_key_lines(files.read_bytes(path).decode("utf-8"))
+        lines = KeyLines(files.read_bytes(path).decode("utf-8"))
     if values is None:
         values = {}
     if not isinstance(values, dict):

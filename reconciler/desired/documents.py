@@ -9,7 +9,7 @@ item is named by its natural key where it has one, by its index otherwise.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -98,11 +98,38 @@ def dump_with_paths(value: Any) -> tuple[str, list[str]]:
     return "\n".join(lines) + "\n", paths
 
 
+# libyaml's loader when PyYAML was built with it: the same documents, far faster.
+SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class KeyLines(Mapping[str, int]):
+    """The lines of a YAML document's keys, found only when a finding asks for one:
+    most documents are valid, and composing a node tree costs as much as parsing."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._lines: dict[str, int] | None = None
+
+    def _found(self) -> dict[str, int]:
+        if self._lines is None:
+            self._lines = yaml_key_lines(self._text)
+        return self._lines
+
+    def __getitem__(self, path: str) -> int:
+        return self._found()[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found())
+
+    def __len__(self) -> int:
+        return len(self._found())
+
+
 def yaml_key_lines(text: str) -> dict[str, int]:
     """The 1-based line of every mapping key in a YAML document, by field path."""
     lines: dict[str, int] = {}
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=SAFE_LOADER)
     except yaml.YAMLError:
         return lines
 
@@ -126,7 +153,7 @@ def yaml_key_lines(text: str) -> dict[str, int]:
 def parse_yaml(text: str, *, unit: str, file: str) -> Any:
     """A YAML document; a syntax error names the file and line."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.desired.documents import parse_yaml, yaml_key_lines
+from reconciler.desired.documents import KeyLines, parse_yaml
 from reconciler.desired.problems import UnitError
 from reconciler.model import AutoScaling, AwsAccess, DriftPolicy, OnFailure, Policy, Sync, WaitMode
 from reconciler.source import RepoFiles, confine_path
@@ -68,7 +68,7 @@ def read_policy_file(files: RepoFiles, folder: str, *, unit: str) -> PolicyFile:
         return PolicyFile(None)
     text = files.read_bytes(path).decode("utf-8")
     values = parse_yaml(text, unit=unit, file=path)
-    lines = yaml_key_lines(text)
+    lines = KeyLines(text)
     if values is None:
         return PolicyFile(path)
     if not isinstance(values, dict):

@@ -90,7 +90,8 @@ def deploy(endpoint: str, root: Path) -> None:
     results = asyncio.run(render_units(open_repo_files(root), None))
     for result in results:
         unit = result.unit
-        assert unit is not None and unit.task_definition and unit.service, result.findings
+        if unit is None or unit.task_definition is None or unit.service is None:
+            raise SystemExit(f"{result.id} did not render: {result.findings}")
         arn = ecs.register_task_definition(**unit.task_definition)["taskDefinition"][
             "taskDefinitionArn"
         ]

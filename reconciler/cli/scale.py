@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(outcome: Outcome) -> str:
     where = f" ({outcome.file}" + (f", variable {outcome.variable})" if outcome.variable else ")")
-    what = f"{outcome.unit} {outcome.field} {outcome.before} -> {outcome.after}{where}"
+    before = "none" if outcome.before is None else outcome.before
+    what = f"{outcome.unit} {outcome.field} {before} -> {outcome.after}{where}"
     if outcome.commit is None:
         return f"nothing to commit: {outcome.unit} {outcome.field} is already {outcome.after}"
     return f"committed {outcome.commit.revision[:12]} on {outcome.commit.branch}: {what}"

@@ -358,7 +358,8 @@ def insert_member(text: str, target: JsonValue, key: str, member: Any) -> str:
     first = target.members[0][1]
     key_start = text.rfind('"', target.start, first.start)
     key_start = text.rfind('"', target.start, key_start)
-    between = text[target.start + 1 : key_start]
+    # The same space before the new member as before the first one had.
+    between = text[target.start + 1 : key_start] or " "
     return f'{text[:key_start]}"{key}": {rendered},{between}{text[key_start:]}'
 
 

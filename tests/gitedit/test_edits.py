@@ -11,6 +11,7 @@ from reconciler.source.edits import (
     EditRefused,
     definition_root,
     find_container,
+    insert_member,
     read_templated_json,
     replace_jsonnet_number,
     replace_value,
@@ -192,3 +193,23 @@ def test_edited_files_show_added_replaced_and_removed_files(tmp_path: Path) -> N
     assert files.list_dir("web") == ["a.json", "c.yml"]
     assert ("web", [], ["a.json", "c.yml"]) in list(files.walk())
     assert files.tree_id("web") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            '{\n    "launchType": "EC2"\n}',
+            '{\n    "desiredCount": 2,\n    "launchType": "EC2"\n}',
+            id="indented",
+        ),
+        pytest.param(
+            '{"launchType": "EC2"}', '{"desiredCount": 2, "launchType": "EC2"}', id="inline"
+        ),
+        pytest.param("{}", '{"desiredCount": 2}', id="empty"),
+    ],
+)
+def test_a_missing_member_is_added_first_in_the_objects_own_style(text: str, expected: str) -> None:
+    document = read_templated_json(text, file="svc.json")
+
+    assert insert_member(text, document, "desiredCount", 2) == expected

@@ -175,8 +175,11 @@ class Aws:
         self.calls: Counter[str] = Counter()
         self.throttles: Counter[str] = Counter()
 
-    async def call(self, service: str, method: str, target: AwsTarget, **params: Any) -> Any:
+    async def call(self, service: str, method: str, target: AwsTarget, /, **params: Any) -> Any:
         """Call ``service.method(**params)`` at ``target``; return its response.
+
+        The first three are positional-only, so that ECS's own ``service``
+        parameter (UpdateService) can be passed in ``params``.
 
         Transient failures are retried within the policy; what is left is raised
         as :class:`~reconciler.errors.TransientAwsError` (try again later) or

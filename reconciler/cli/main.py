@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "plan",
     "init",
     "emulator",
+    "scale",
+    "set-image",
 )
 
 
@@ -54,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"reconciler.cli.{name}")
+        # A subcommand's module is named for it, with "_" for "-" (set-image).
+        module = importlib.import_module(f"reconciler.cli.{name.replace('-', '_')}")
         module.register(subparsers)
     return parser
 

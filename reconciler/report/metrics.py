@@ -34,6 +34,7 @@ LabelKey = tuple[str, ...]
 
 def format_value(value: float) -> str:
     """A sample value as Prometheus reads it: ``+Inf``, ``NaN``, ``3``, ``0.25``."""
+    value = float(value)  # callers pass ints too (counts, gauges set from len())
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -235,9 +236,9 @@ def test_the_page_escapes_hostile_text_instead_of_running_it() -> None:
 def test_the_page_links_to_no_other_origin() -> None:
     ((_, _, page),) = fetch(FakeStatusSource(), "/")
 
+    assert re.findall(r'(?:src|href|action)="([^"]*)"', page) == ["data:,"]
     assert "http://" not in page
     assert "https://" not in page
-    assert "//" not in page.replace("\\u2014", "").split("<script", 1)[0]
 
 
 def test_an_empty_snapshot_reads_as_no_units_yet() -> None:

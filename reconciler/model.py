@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 JsonObject = dict[str, Any]
@@ -336,3 +337,69 @@ class Plan:
     @property
     def failed(self) -> bool:
         return any(u.status is PlanStatus.ERROR for u in self.units)
+
+
+class SyncState(enum.StrEnum):
+    """Where a unit stands, as the status page and ``/api/status`` show it."""
+
+    IN_SYNC = "in_sync"
+    CHANGED = "changed"
+    MISSING = "missing"
+    ERROR = "error"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutRecord:
+    """The last rollout the reconciler started for a unit, and how it ended.
+
+    ``result`` is the rollout's outcome as track reports it (``succeeded``,
+    ``failed``, ``rolled_back``, ``in_progress``...); ``at`` is wall-clock UTC.
+    """
+
+    revision: str
+    result: str
+    at: datetime
+    reason: str | None = None
+    task_definition: str | None = None
+    deployment_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitEvent:
+    """Something that happened to a unit, in words, at a wall-clock UTC time."""
+
+    at: datetime
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStatus:
+    """One unit as the loop last saw it.
+
+    ``live_revision`` is the git revision AWS is tagged with; ``applied_revision``
+    the last one the reconciler applied; ``drift`` the field paths someone
+    changed in AWS (paths only, never values).
+    """
+
+    unit: str
+    cluster: str | None
+    service: str | None
+    sync: SyncState
+    live_revision: str | None = None
+    applied_revision: str | None = None
+    drift: tuple[str, ...] = ()
+    last_rollout: RolloutRecord | None = None
+    events: tuple[UnitEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """Every unit's status at one moment, for the status page and its JSON twin.
+
+    ``revision`` is the head of the watched branch (None before the first fetch).
+    """
+
+    taken_at: datetime
+    revision: str | None
+    units: tuple[UnitStatus, ...]

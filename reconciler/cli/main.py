@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from reconciler import __version__
 from reconciler.errors import UsageError
+from reconciler.report.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,9 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
+    # JSON lines when stderr is not a terminal, so log collectors get fields, not prose.
+    configure_logging(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-        format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:

@@ -174,8 +174,12 @@ def _host_matches(pattern: str, names: set[str]) -> bool:
     return pattern in names
 
 
-class _Callbacks(pygit2.RemoteCallbacks):
-    """Credentials and the host check for one connection to the remote."""
+class GitCallbacks(pygit2.RemoteCallbacks):
+    """Credentials and the host check for one connection to ``remote``.
+
+    Raises from inside libgit2's callbacks; pygit2 re-raises the exception from
+    the network call, where :class:`Mirror` turns it into the project's errors.
+    """
 
     def __init__(self, remote: GitRemote) -> None:
         super().__init__()
@@ -333,7 +337,7 @@ class Mirror:
 
     def _remote_head(self) -> str | None:
         repo = self._open()
-        heads = repo.remotes["origin"].list_heads(callbacks=_Callbacks(self.remote))
+        heads = repo.remotes["origin"].list_heads(callbacks=GitCallbacks(self.remote))
         for head in heads:
             if head.name == self._ref:
                 return str(head.oid)
@@ -356,7 +360,7 @@ class Mirror:
 
         # The "+" refspec moves the branch even when history was rewritten.
         remote = repo.remotes["origin"]
-        remote.fetch([f"+{self._ref}:{self._ref}"], callbacks=_Callbacks(self.remote))
+        remote.fetch([f"+{self._ref}:{self._ref}"], callbacks=GitCallbacks(self.remote))
         head = self._local_head(repo)
         if head is None:
             raise TransientError(

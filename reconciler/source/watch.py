@@ -42,6 +42,13 @@ WATCH_READY_TIMEOUT = 10.0
 """Seconds to wait for the file watcher to start before giving up on it."""
 
 
+def ref_files(git_dir: Path, branch: str) -> frozenset[str]:
+    """The files in ``git_dir`` whose change may move ``branch``: its loose ref,
+    ``packed-refs`` and ``HEAD``. Other branches and objects are not watched."""
+    names = (f"refs/heads/{branch}", "packed-refs", "HEAD")
+    return frozenset(os.fspath(git_dir / name) for name in names)
+
+
 @dataclass(frozen=True, slots=True)
 class Trigger:
     """Why the remote should be looked at now: ``start``, ``interval``, ``webhook``
@@ -143,8 +150,7 @@ class RevisionWatcher:
             self.announce("interval")
 
     async def _watch_refs(self, git_dir: Path) -> None:
-        names = (f"refs/heads/{self._branch}", "packed-refs", "HEAD")
-        watched = {os.fspath(git_dir / name) for name in names}
+        watched = ref_files(git_dir, self._branch)
 
         def is_ref(_: watchfiles.Change, path: str) -> bool:
             return path in watched

@@ -93,6 +93,8 @@ class FetchResult:
     previous: str | None
     fetched: bool
     """Whether objects were fetched; ``False`` when the cheap head check saw no change."""
+    seconds: float = 0.0
+    """How long the head check and the fetch took, for the fetch duration metric."""
 
     @property
     def changed(self) -> bool:
@@ -304,7 +306,8 @@ class Mirror:
 
     def _redact(self, text: str) -> str:
         text = text.replace(self.remote.url, self.remote.display_url)
-        for secret in (self.remote.token, self.remote.ssh_passphrase):
+        in_url = urllib.parse.urlsplit(self.remote.url).password
+        for secret in (self.remote.token, self.remote.ssh_passphrase, in_url):
             if secret:
                 text = text.replace(secret, "***")
         return text
@@ -315,7 +318,10 @@ class Mirror:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             repo = pygit2.init_repository(os.fspath(self.path), bare=True)
-            # HEAD names the watched branch, so "HEAD" reads what was fetched.
+        # HEAD names the watched branch, so "HEAD" reads what was fetched; the
+        # branch may have changed since the mirror was made.
+        head = repo.references.get("HEAD")
+        if head is None or head.target != self._ref:
             repo.references.create("HEAD", self._ref, force=True)
         url = self._remote_url()
         if "origin" not in repo.remotes.names():
@@ -335,8 +341,8 @@ class Mirror:
         reference = repo.references.get(self._ref)
         return str(reference.target) if reference is not None else None
 
-    def _remote_head(self) -> str | None:
-        repo = self._open()
+    def _remote_head(self, repo: pygit2.Repository | None = None) -> str | None:
+        repo = repo or self._open()
         heads = repo.remotes["origin"].list_heads(callbacks=GitCallbacks(self.remote))
         for head in heads:
             if head.name == self._ref:
@@ -347,7 +353,7 @@ class Mirror:
         repo = self._open()
         previous = self._local_head(repo)
         started = time.monotonic()
-        advertised = self._remote_head()
+        advertised = self._remote_head(repo)
         if advertised is None:
             raise PermanentError(
                 Reason.SOURCE_UNREACHABLE,
@@ -356,7 +362,12 @@ class Mirror:
             )
         if advertised == previous:
             log.debug("remote head unchanged", extra={"url": self.remote.display_url})
-            return FetchResult(head=advertised, previous=previous, fetched=False)
+            return FetchResult(
+                head=advertised,
+                previous=previous,
+                fetched=False,
+                seconds=time.monotonic() - started,
+            )
 
         # The "+" refspec moves the branch even when history was rewritten.
         remote = repo.remotes["origin"]
@@ -376,4 +387,6 @@ class Mirror:
             head,
             extra={"duration": round(time.monotonic() - started, 3)},
         )
-        return FetchResult(head=head, previous=previous, fetched=True)
+        return FetchResult(
+            head=head, previous=previous, fetched=True, seconds=time.monotonic() - started
+        )

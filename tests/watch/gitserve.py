@@ -140,6 +140,7 @@ class SmartHttp:
         self.root = root
         self.expected = (username, token)
         self.seen: list[tuple[str, str]] = []
+        self.requests: list[str] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -162,6 +163,7 @@ class SmartHttp:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(f"{request.method} {request.path}")
         credentials = self._credentials(request)
         if credentials is None or credentials != self.expected:
             if credentials is not None:

@@ -3,6 +3,7 @@ local path from servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +228,30 @@ def test_a_refused_or_missing_token_is_permanent_and_never_shown(
     assert "bad-token" not in message
     assert ("refused the credentials" if token else "asks for credentials") in message
     assert smart_http.seen == ([("oauth2", "bad-token")] if token else [])
+
+
+def test_an_unchanged_https_remote_costs_one_ref_listing_and_no_pack(
+    smart_http: SmartHttp, served: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, work = served
+
+    async def fetch_twice_then_after_a_push() -> tuple[list[str], list[str]]:
+        await smart_http.start()
+        try:
+            mirror = Mirror(GitRemote(smart_http.url("app.git"), token="good-token"), tmp_path)
+            await mirror.fetch()
+            smart_http.requests.clear()
+            await mirror.fetch()
+            unchanged, smart_http.requests[:] = list(smart_http.requests), []
+            await asyncio.to_thread(commit_file, work, "README", "two\n", "second")
+            await asyncio.to_thread(git, work, "push", "-q", "origin", "main")
+            await mirror.fetch()
+            return unchanged, list(smart_http.requests)
+        finally:
+            await smart_http.stop()
+
+    unchanged, changed = run_async(fetch_twice_then_after_a_push())
+
+    # Each connection is asked for credentials once (401, then the token).
+    assert set(unchanged) == {"GET /app.git/info/refs"}
+    assert "POST /app.git/git-upload-pack" in changed

@@ -135,7 +135,7 @@ def test_a_refusal_of_the_ssh_host_stops_the_fetch_as_a_permanent_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # No ssh server runs here: the host check is driven as libgit2 would drive it.
-    def connect_and_check(self: Mirror) -> str | None:
+    def connect_and_check(self: Mirror, repo: object = None) -> str | None:
         GitCallbacks(self.remote).certificate_check(None, True, b"127.0.0.1")
         return None
 

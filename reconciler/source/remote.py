@@ -31,7 +31,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,9 +44,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-TOKEN_USERNAMES = ("x-access-token", "oauth2")
-"""Usernames hosts expect next to a token: GitHub's and GitLab's (Gitea takes either)."""
-
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?!//)(?P<path>.+)$")
 
 
@@ -56,12 +53,15 @@ class GitRemote:
 
     url: str
     branch: str = "main"
-    token: str | None = None
+    # Secrets stay out of the repr, so logging a remote never shows them.
+    token: str | None = field(default=None, repr=False)
     token_username: str = "x-access-token"
+    """``x-access-token`` for GitHub, ``oauth2`` for GitLab; Gitea takes any name."""
     ssh_key: Path | None = None
     ssh_public_key: Path | None = None
-    ssh_passphrase: str | None = None
+    ssh_passphrase: str | None = field(default=None, repr=False)
     known_hosts: Path | None = None
+    """The ssh hosts trusted; ``~/.ssh/known_hosts`` when not given."""
 
     @property
     def local_path(self) -> Path | None:

@@ -109,25 +109,39 @@ class RevisionWatcher:
     async def __aenter__(self) -> RevisionWatcher:
         # Look once at start: the remote may have moved while we were down.
         self.announce("start")
+        git_dir = self._git_dir()
         self._tasks.append(asyncio.create_task(self._tick(), name="revision-watcher-interval"))
-        if self._local_repo is not None:
-            git_dir = Path(pygit2.Repository(os.fspath(self._local_repo)).path).resolve()
-            self._tasks.append(
-                asyncio.create_task(self._watch_refs(git_dir), name="revision-watcher-refs")
+        if git_dir is None:
+            return self
+        watch = asyncio.create_task(self._watch_refs(git_dir), name="revision-watcher-refs")
+        self._tasks.append(watch)
+
+        # Until the watch is in place a commit would go unseen until the next
+        # interval; waiting here makes "enter, then commit" reliable.
+        waiting = asyncio.ensure_future(self._watching.wait())
+        try:
+            await asyncio.wait(
+                [waiting, watch], timeout=WATCH_READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
             )
-            # Until the watch is in place a commit would go unseen until the
-            # next interval; waiting here makes "enter, then commit" reliable.
-            waiting = asyncio.ensure_future(self._watching.wait())
-            done, _ = await asyncio.wait(
-                [waiting, self._tasks[-1]],
-                timeout=WATCH_READY_TIMEOUT,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if waiting not in done:
-                waiting.cancel()
-                await asyncio.gather(waiting, return_exceptions=True)
-                log.warning("watching %s for commits did not start", self._local_repo)
+        except BaseException:
+            await self.aclose()
+            raise
+        finally:
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+        if not self._watching.is_set():
+            log.warning("watching %s for commits did not start", self._local_repo)
         return self
+
+    def _git_dir(self) -> Path | None:
+        if self._local_repo is None:
+            return None
+        try:
+            return Path(pygit2.Repository(os.fspath(self._local_repo)).path).resolve()
+        except pygit2.GitError as exc:
+            # The fetch reports an unreadable repository; the interval still runs.
+            log.warning("not watching %s for commits: %s", self._local_repo, exc)
+            return None
 
     async def __aexit__(
         self,

@@ -186,6 +186,13 @@ def test_urls_in_messages_carry_no_credentials(url: str, shown: str) -> None:
     assert redact_url(url) == shown
 
 
+def test_a_remote_shown_in_logs_carries_no_secret() -> None:
+    remote = GitRemote("https://example.com/a.git", token="tok-123", ssh_passphrase="pass-456")
+
+    assert "tok-123" not in repr(remote)
+    assert "pass-456" not in repr(remote)
+
+
 @pytest.fixture
 def smart_http(served: tuple[Path, Path]) -> SmartHttp:
     return SmartHttp(served[0].parent, "x-access-token", "good-token")

@@ -4,6 +4,7 @@ local repository seen through its refs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -13,7 +14,7 @@ from reconciler.source.watch import RevisionWatcher, Trigger, ref_files
 from reconciler.source.webhook_server import WEBHOOK_PATH, webhook_app
 from reconciler.source.webhooks import sign_body
 from tests.conftest import run_async
-from tests.watch.gitserve import commit_file, git, make_served_repo
+from tests.watch.gitserve import GitDaemon, commit_file, git, make_served_repo
 
 BOUND = 20.0
 """Seconds a test waits at most for something that should happen at once."""
@@ -191,3 +192,48 @@ def test_cancelling_a_consumer_waiting_on_the_watcher_leaves_no_task(tmp_path: P
             return consumer.cancelled()
 
     assert run_async(scenario())
+
+
+def test_a_local_path_that_is_not_a_repository_still_gets_the_interval(tmp_path: Path) -> None:
+    async def scenario() -> Trigger:
+        clock = FakeClock()
+        async with RevisionWatcher(clock, interval=30, local_repo=tmp_path / "nothing") as watcher:
+            await watcher.next_trigger()
+            await clock.until_sleeping()
+            clock.advance(30)
+            return await asyncio.wait_for(watcher.next_trigger(), BOUND)
+
+    assert run_async(scenario()) == Trigger(frozenset({"interval"}))
+
+
+def test_a_push_announced_by_webhook_is_fetched_from_git_daemon(tmp_path: Path) -> None:
+    bare, work = make_served_repo(tmp_path)
+    daemon = GitDaemon(bare.parent)
+    daemon.start()
+    mirror = Mirror(GitRemote(daemon.url(bare.name)), tmp_path / "data")
+
+    async def scenario() -> tuple[str, str, Trigger]:
+        async with RevisionWatcher(FakeClock(), interval=30) as watcher:
+            await watcher.next_trigger()
+            before = (await mirror.fetch()).head
+
+            pushed = await asyncio.to_thread(commit_file, work, "README", "two\n", "second")
+            await asyncio.to_thread(git, work, "push", "-q", daemon.url(bare.name), "main")
+            app = webhook_app("s3cret", "main", lambda event: watcher.announce("webhook"))
+            body = json.dumps({"ref": "refs/heads/main", "after": pushed}).encode()
+            headers = {"X-Gitea-Event": "push", "X-Gitea-Signature": sign_body("s3cret", body)}
+            async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+                await client.post(WEBHOOK_PATH, data=body, headers=headers)
+
+            trigger = await asyncio.wait_for(watcher.next_trigger(), BOUND)
+            result = await mirror.fetch()
+            assert result.previous == before
+            return result.head, pushed, trigger
+
+    try:
+        head, pushed, trigger = run_async(scenario())
+    finally:
+        daemon.stop()
+
+    assert head == pushed
+    assert trigger == Trigger(frozenset({"webhook"}))

@@ -88,7 +88,8 @@ class RevisionWatcher:
         return frozenset(self._pending)
 
     def announce(self, reason: str) -> None:
-        """Say that the remote may have a new revision; returns at once."""
+        """Say that the remote may have a new revision; returns at once. Call it
+        on the watcher's event loop (from another thread: ``call_soon_threadsafe``)."""
         self._pending.add(reason)
         self._announced.set()
 

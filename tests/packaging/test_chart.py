@@ -373,3 +373,28 @@ def test_notes_warn_when_no_repository_is_set() -> None:
 
     assert result.returncode == 0, describe(result)
     assert "WARNING: repo.url is not set" in result.stdout.split("NOTES:", 1)[1]
+
+
+def _guide_values(tmp_path: Path) -> Path:
+    guide = (CHART.parent / "docs" / "kubernetes.md").read_text()
+    (block,) = re.findall(r"```yaml\n(# values-prod\.yaml\n.*?)```", guide, flags=re.DOTALL)
+    path = tmp_path / "values-prod.yaml"
+    path.write_text(block)
+    return path
+
+
+def test_the_kubernetes_guide_uses_values_the_chart_takes_and_names_it_makes(
+    tmp_path: Path,
+) -> None:
+    guide = (CHART.parent / "docs" / "kubernetes.md").read_text()
+    command = ["template", "ecs-gitops-reconciler", str(CHART), "-n", "ecs-gitops"]
+    result = run_tool("helm", *command, "-f", str(_guide_values(tmp_path)))
+    assert result.returncode == 0, describe(result)
+    documents = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+    statefulset = only(documents, "StatefulSet")["metadata"]["name"]
+    headless = only_headless(documents)["metadata"]["name"]
+    assert f"port-forward pod/{statefulset}-0 8080:8080" in guide
+    assert f"http://{statefulset}-N.{headless}.ecs-gitops.svc:8080/" in guide
+    assert f"statefulset/{statefulset}" in guide
+    assert only(documents, "ServiceAccount")["metadata"]["name"] == "ecs-gitops-reconciler"

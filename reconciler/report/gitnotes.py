@@ -19,6 +19,7 @@ import asyncio
 import datetime
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -58,7 +59,9 @@ class _PushOutcome(pygit2.RemoteCallbacks):
 
 def _is_not_fast_forward(message: str) -> bool:
     text = message.lower()
-    return any(w in text for w in ("fast-forward", "fastforward", "non-fast", "fetch first"))
+    # libgit2 and git daemon word it differently; all mean "the remote moved on".
+    markers = ("fast-forward", "fastforward", "fetch first", "not present locally")
+    return any(marker in text for marker in markers)
 
 
 class GitNotesStatuses:
@@ -136,7 +139,7 @@ class GitNotesStatuses:
         return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     def _write(self, repo: pygit2.Repository, revision: str, entries: Document) -> None:
-        for _ in range(SWAP_ATTEMPTS):
+        for attempt in range(SWAP_ATTEMPTS):
             base = notes_head(repo, self.notes_ref)
             document = read_document(repo, base, revision)
             document.update(entries)
@@ -145,7 +148,8 @@ class GitNotesStatuses:
                 swap_ref(repo, self.notes_ref, base, commit)
                 return
             except _RefMoved:
-                continue
+                # Give the writer holding the ref's lock a moment to finish.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise ReportUnavailable(
             f"git notes: {self.notes_ref} in {self.repo_path} kept moving under "
             f"{SWAP_ATTEMPTS} attempts to write; too many writers at once"
@@ -210,7 +214,9 @@ class GitNotesStatuses:
         if not self._refusal_logged:
             self._refusal_logged = True
             log.warning(
-                "git notes kept locally: the remote refused them",
+                "git notes kept locally: the remote refused them (%s); "
+                "statuses stay readable in this repository",
+                why,
                 extra={"remote": self.remote, "ref": self.notes_ref, "cause": why},
             )
 

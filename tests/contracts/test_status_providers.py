@@ -28,8 +28,8 @@ from tests.contracts.fake_hosts import (
     SECONDARY_LIMIT,
     STATUS_LIMIT_422,
     TOKEN,
-    Fault,
     FakeHost,
+    Fault,
 )
 from tests.report.fakes import WALL_NOW, FakeClock, fixed_wall_time, half
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 from yarl import URL
 
 from reconciler.model import CommitState, CommitStatus
@@ -47,8 +47,7 @@ def status_key(context: str) -> str:
 def auth_header(token: str) -> str:
     """``user:app-password`` is basic auth; anything else an access token."""
     if ":" in token:
-        user, password = token.split(":", 1)
-        return aiohttp.BasicAuth(user, password).encode()
+        return "Basic " + base64.b64encode(token.encode()).decode("ascii")
     return f"Bearer {token}"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from reconciler.model import CommitState, CommitStatus
@@ -289,3 +291,27 @@ def test_bitbucket_keys_are_stable_and_distinct_when_shortened() -> None:
 )
 def test_bitbucket_takes_an_app_password_or_an_access_token(token: str, header: str) -> None:
     assert auth_header(token) == header
+
+
+def test_a_host_that_cannot_be_reached_is_retried_then_reported_unavailable() -> None:
+    # A port that was free a moment ago: connecting to it is refused at once.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = GitHubStatuses("acme", "deploy", "t", base_url=f"http://127.0.0.1:{port}")
+    clock = FakeClock()
+    reporter = StatusReporter(
+        provider, clock=clock, retry=RetryPolicy(attempts=3, base_delay=1.0), rng=half
+    )
+
+    async def main() -> None:
+        try:
+            with pytest.raises(ReportUnavailable, match="after 3 attempts") as caught:
+                await reporter.report(pending())
+            assert caught.value.reason == "REPORT_UNAVAILABLE"
+        finally:
+            await provider.close()
+
+    run_async(main())
+    # Reading the commit's statuses first, then posting: each tried three times.
+    assert clock.sleeps == [0.75, 1.5, 0.75, 1.5]

@@ -111,7 +111,7 @@ class AlertNotifier:
             raise ReportMisconfigured(
                 f"alert webhook {url!r} is not an http(s) URL; give the webhook's full URL"
             )
-        self._http = JsonHttp(url, {}, wall_time=wall_time)
+        self._http = JsonHttp(url, {}, wall_time=wall_time, secret_path=True)
         self._clock = clock
         self._format = format
         self._blocks = blocks

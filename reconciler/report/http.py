@@ -96,7 +96,8 @@ class JsonHttp:
 
     ``wall_time`` gives epoch seconds for HTTP-date and reset headers (tests fix
     it); ``transient_statuses`` adds host-specific "try again" codes such as
-    GitLab's 409 for a status update already in progress.
+    GitLab's 409 for a status update already in progress. ``secret_path`` keeps
+    the path out of logs and errors: a chat webhook's path is its credential.
     """
 
     def __init__(
@@ -107,13 +108,18 @@ class JsonHttp:
         timeout: float = 30.0,
         wall_time: Callable[[], float] = time.time,
         transient_statuses: Collection[int] = (),
+        secret_path: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"User-Agent": USER_AGENT, **headers}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._wall_time = wall_time
         self._transient = frozenset(transient_statuses)
+        self._secret_path = secret_path
         self._session: aiohttp.ClientSession | None = None
+
+    def where(self, method: str, url: URL) -> str:
+        return f"{method} {url.host}" if self._secret_path else f"{method} {url.host}{url.path}"
 
     def url(self, path: str) -> URL:
         """``path`` is already percent-encoded (GitLab project paths keep their %2F)."""
@@ -138,11 +144,9 @@ class JsonHttp:
                 headers = CIMultiDict(response.headers)
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            raise ReportUnavailable(
-                f"{method} {url.host}{url.path}: {e or type(e).__name__}"
-            ) from e
+            raise ReportUnavailable(f"{self.where(method, url)}: {e or type(e).__name__}") from e
         answer = HttpAnswer(status, decode_body(text), headers)
-        log.debug("host answered", extra={"method": method, "path": url.path, "status": status})
+        log.debug("host answered", extra={"request": self.where(method, url), "status": status})
         self._raise_for(method, url, answer)
         return answer
 
@@ -150,7 +154,7 @@ class JsonHttp:
         status = answer.status
         if 200 <= status < 300:
             return
-        where = f"{method} {url.host}{url.path} answered {status}"
+        where = f"{self.where(method, url)} answered {status}"
         message = host_message(answer.body)
         detail = f"{where}: {message}" if message else where
         now = self._wall_time()

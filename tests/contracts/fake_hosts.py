@@ -6,10 +6,11 @@ against the same description before it is sent. Requests are matched as if
 they were sent to the host's public address (the descriptions name it), so
 the fake listens locally while the check is the real host's contract.
 
-Injected faults (429, 5xx, a secondary rate limit, 422) are answers the
-descriptions do not declare for these operations: where the host's description
-has a schema for its error bodies (GitHub's ``basic-error`` and
-``validation-error``), the fault's body is validated against it.
+Injected faults (429, 5xx, a secondary rate limit, 422) and the 401 for a
+wrong token are answers most descriptions do not declare for these operations:
+where the host's description has a schema for its error bodies (GitHub's
+``basic-error`` and ``validation-error``) the body is validated against it;
+Gitea's and the written Bitbucket description have none to check.
 """
 
 from __future__ import annotations

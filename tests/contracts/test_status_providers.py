@@ -392,3 +392,15 @@ def test_the_fake_host_refuses_what_its_description_does_not_allow(
 
     assert run_async(main()) == 400
     assert len(host.violations) == 1
+
+
+@pytest.mark.parametrize("name", ALL_HOSTS)
+def test_reading_what_the_host_shows_is_retried_too(name: str) -> None:
+    async def scenario(host: FakeHost, reporter: StatusReporter, clock: FakeClock) -> None:
+        host.faults.append(Fault(503, {"message": "busy"}, {"Retry-After": "2"}, method="GET"))
+        assert await reporter.report(status(CommitState.PENDING))
+        assert clock.sleeps == [2.0]
+
+    host = run_against(name, scenario)
+
+    assert [r.method for r in host.received] == ["GET", "GET", "POST"]

@@ -403,3 +403,32 @@ class StatusSnapshot:
     taken_at: datetime
     revision: str | None
     units: tuple[UnitStatus, ...]
+
+
+class CommitState(enum.StrEnum):
+    """A commit status's state, in GitHub's words; hosts map it to theirs."""
+
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+STATUS_CONTEXT_PREFIX = "ecs/"
+DRIFT_CONTEXT_PREFIX = "ecs-drift/"
+STATUS_DESCRIPTION_LIMIT = 140
+
+
+@dataclass(frozen=True, slots=True)
+class CommitStatus:
+    """One status on one commit: ``ecs/<unit>`` for a rollout, ``ecs-drift/<unit>``.
+
+    ``description`` fits :data:`STATUS_DESCRIPTION_LIMIT` characters (GitHub's
+    limit, the tightest of the hosts); ``target_url`` links to the deployment.
+    """
+
+    revision: str
+    context: str
+    state: CommitState
+    description: str
+    target_url: str | None = None

@@ -305,7 +305,6 @@ def update_service(world: World, region: str, params: Json) -> Json:
     cluster = find_cluster(world, region, params.get("cluster"))
     service = active_service(cluster, params["service"])
     current = service.body
-    check_supported(world, region, {**current, **params})
 
     # Work on a copy, so that a refused update leaves the service untouched.
     body = copy.deepcopy(current)
@@ -325,6 +324,8 @@ def update_service(world: World, region: str, params: Json) -> Json:
     if params.get("desiredCount", 0) < 0:
         raise invalid_parameter("desiredCount can't be less than 0.")
 
+    # Checked on the merged settings: a strategy set earlier still needs its balancer.
+    check_supported(world, region, body)
     task_definition = resolve_task_definition(world.region(region), body["taskDefinition"])
     body["taskDefinition"] = task_definition.arn
     check_placement(body, task_definition)

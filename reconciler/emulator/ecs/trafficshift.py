@@ -185,6 +185,9 @@ class TrafficShiftDeployment:
         self.service = service
         self._deployment = deployment
         self.tracked = deployment.service_deployment
+        # The rolling machine knows how to start and stop a deployment's tasks;
+        # green's borrows that, never its step.
+        self.scheduler = RollingDeployment(world, region, service, deployment)
         self.config: Json = service.body["deploymentConfiguration"]
         self.blue = self.find_blue()
         # A first deployment has no blue to shift from: traffic stays where the
@@ -310,22 +313,18 @@ class TrafficShiftDeployment:
                 return deployment
         return None
 
-    def helper(self) -> RollingDeployment:
-        # The rolling machine knows how to start and stop a deployment's tasks.
-        return RollingDeployment(self.world, self.region, self.service, self._deployment)
-
     def keep_green_scaled(self) -> None:
-        helper = self.helper()
-        live = helper.live_tasks(self._deployment)
+        scheduler = self.scheduler
+        live = scheduler.live_tasks(self._deployment)
         self._deployment.body["desiredCount"] = self.service.desired_count
         missing = self.service.desired_count - len(live)
         if missing > 0:
-            helper.start_tasks(missing)
+            scheduler.start_tasks(missing)
         elif missing < 0:
-            helper.stop_tasks(sorted(live, key=lambda task: task.running)[:-missing])
+            scheduler.stop_tasks(sorted(live, key=lambda task: task.running)[:-missing])
 
     def green_ready(self) -> bool:
-        live = self.helper().live_tasks(self._deployment)
+        live = self.scheduler.live_tasks(self._deployment)
         return len(live) == self.service.desired_count and all(task.running for task in live)
 
     def green_failed(self) -> bool:
@@ -335,9 +334,9 @@ class TrafficShiftDeployment:
 
     def drain_blue(self) -> bool:
         """Stop every task that is not green; True once they are all stopped."""
-        helper = self.helper()
+        scheduler = self.scheduler
         for deployment in self.service.deployments[1:]:
-            helper.stop_tasks(helper.live_tasks(deployment))
+            scheduler.stop_tasks(scheduler.live_tasks(deployment))
             deployment.body["desiredCount"] = 0
         green = self._deployment.deployment_id
         return all(

@@ -103,7 +103,14 @@ class CodeDeployWorld:
         self.emulator.tick(10)
         return task_definition
 
-    def deploy(self, image: str, hooks: list[dict[str, str]] | None = None, **extra: Any) -> str:
+    def deploy(
+        self,
+        image: str,
+        hooks: list[dict[str, str]] | None = None,
+        as_json: bool = False,
+        properties: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
         appspec: dict[str, Any] = {
             "version": 0.0,
             "Resources": [
@@ -127,12 +134,14 @@ class CodeDeployWorld:
         }
         if hooks:
             appspec["Hooks"] = hooks
+        appspec["Resources"][0]["TargetService"]["Properties"].update(properties or {})
+        content = json.dumps(appspec) if as_json else yaml.safe_dump(appspec)
         deployment_id: str = self.codedeploy.create_deployment(
             applicationName="shop",
             deploymentGroupName="shop",
             revision={
                 "revisionType": "AppSpecContent",
-                "appSpecContent": {"content": yaml.safe_dump(appspec)},
+                "appSpecContent": {"content": content},
             },
             **extra,
         )["deploymentId"]
@@ -473,3 +482,24 @@ def test_the_task_definition_of_a_code_deploy_service_is_not_updated_through_ecs
     world.ecs.update_service(cluster="prod", service="shop", desiredCount=3)
     world.emulator.tick(10)
     assert world.task_sets()[0]["runningCount"] == 3
+
+
+def test_an_appspec_in_json_with_a_capacity_provider_strategy_places_green_there(
+    world: CodeDeployWorld,
+) -> None:
+    world.create_service()
+    strategy = [{"CapacityProvider": "FARGATE_SPOT", "Base": 0, "Weight": 1}]
+
+    deployment_id = world.deploy(
+        "shop:2", as_json=True, properties={"CapacityProviderStrategy": strategy}
+    )
+
+    assert world.run(deployment_id)[-1] == "Succeeded"
+    (task_set,) = world.task_sets()
+    assert task_set["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1}
+    ]
+    assert "launchType" not in task_set
+    arns = world.ecs.list_tasks(cluster="prod", serviceName="shop")["taskArns"]
+    tasks = world.ecs.describe_tasks(cluster="prod", tasks=arns)["tasks"]
+    assert {task["capacityProviderName"] for task in tasks} == {"FARGATE_SPOT"}

@@ -333,8 +333,13 @@ class EcsDeployment:
         self.body["deploymentOverview"] = overview("Failed")
         self.group.body["lastAttemptedDeployment"] = deployment_summary(self.body)
         logger.debug("codedeploy %s ended %s: %s", self.deployment_id, failure.status, failure)
-        if rollback:
+        if not rollback:
+            return
+        try:
             self.roll_back(failure.message)
+        except (DeploymentFailure, EcsApiError) as e:
+            # The listener or the service went away: say so rather than stop the clock.
+            self.body["rollbackInfo"] = {"rollbackMessage": f"The rollback failed: {e}"}
 
     def roll_back(self, reason: str) -> None:
         ecs = self.world.ecs

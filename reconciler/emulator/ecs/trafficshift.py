@@ -380,9 +380,14 @@ class TrafficShiftDeployment:
         return any(route.test_rule for route in self.routes)
 
     def set_weights(self, rule: str, route: Route, green_percent: float) -> None:
-        if self.world.traffic is not None:
-            weights = split_weights(route.blue, route.green, green_percent)
+        if self.world.traffic is None:
+            return
+        weights = split_weights(route.blue, route.green, green_percent)
+        try:
             self.world.traffic.set_rule_weights(self.region, rule, weights)
+        except TrafficError as e:
+            # Someone deleted the rule mid-deployment: tell, and keep the clock going.
+            self.world.add_event(self.service, f"could not shift traffic: {e}.")
 
     def report_weights(self, production: float, test: float) -> None:
         target = self._deployment.revision.arn

@@ -32,6 +32,13 @@ A seed file is YAML::
                 forward: [{target_group: web-blue, weight: 100},
                           {target_group: web-green, weight: 0}]
           - {port: 8080, protocol: HTTP, default_target_group: web-green}
+      - name: shop
+        vpc: prod
+        subnets: [private-a]
+        target_groups: [{name: shop-blue, port: 8080}, {name: shop-green, port: 8080}]
+        listeners:
+          - {port: 80, default_target_group: shop-blue}
+          - {port: 8080, default_target_group: shop-blue}
     log_groups: [/ecs/prod/api]
     codedeploy:
       - application: shop
@@ -39,8 +46,8 @@ A seed file is YAML::
           - name: shop
             service: prod/shop
             target_groups: [shop-blue, shop-green]
-            listener: web:80
-            test_listener: web:8080
+            listener: shop:80
+            test_listener: shop:8080
             config: CodeDeployDefault.ECSAllAtOnce
             auto_rollback: true
             ready_wait_minutes: 30

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 import urllib.error
 from typing import Any
 
 import pytest
 import yaml
 
+from reconciler.emulator import seed
 from tests.conftest import EmulatorHandle
 
 SEED = """
@@ -243,3 +245,15 @@ def test_a_wrong_hook_answer_is_refused(
 
     with raised.value as error:
         assert (error.code, says in error.read().decode()) == (400, True)
+
+
+def test_the_seed_format_documented_in_seed_py_applies_as_written(emulator: EmulatorHandle) -> None:
+    documented = (seed.__doc__ or "").split("A seed file is YAML::", 1)[1].split("\n\n")[1]
+
+    created = emulator.seed(textwrap.dedent(documented))
+
+    assert {"rule:web:80:10", "listener:shop:8080", "codedeploy_group:shop:shop"} <= set(created)
+    group = emulator.client("codedeploy").get_deployment_group(
+        applicationName="shop", deploymentGroupName="shop"
+    )["deploymentGroupInfo"]
+    assert group["deploymentGroupId"] == created["codedeploy_group:shop:shop"]

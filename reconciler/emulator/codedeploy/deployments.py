@@ -227,9 +227,9 @@ class EcsDeployment:
         if option.get("actionOnTimeout") != "STOP_DEPLOYMENT":
             return True
         if READY_WAIT in self.continued:
-            self.body["status"] = "InProgress"
+            self.body.update(status="InProgress", deploymentOverview=overview("InProgress"))
             return True
-        self.body["status"] = "Ready"
+        self.body.update(status="Ready", deploymentOverview=overview("Ready"))
         wait = float(option.get("waitTimeInMinutes", 0)) * 60
         if self.world.now() >= self.phase_started_at + wait:
             raise DeploymentFailure(
@@ -383,7 +383,7 @@ class EcsDeployment:
     def continue_wait(self, wait_type: str) -> None:
         self.continued.add(READY_WAIT if wait_type == "READY_WAIT" else TERMINATION_WAIT)
         if wait_type == "READY_WAIT":
-            self.body["status"] = "InProgress"
+            self.body.update(status="InProgress", deploymentOverview=overview("InProgress"))
 
     # Traffic and task sets.
 

@@ -22,7 +22,8 @@ import yaml
 from reconciler.emulator import moto_bridge
 from reconciler.emulator.control import Control
 from reconciler.emulator.faults import Faults
-from reconciler.emulator.seed import Seeder, SeedError
+from reconciler.emulator.hooks import HookAnswers
+from reconciler.emulator.seed import ACCOUNT_ID, Seeder, SeedError
 from reconciler.emulator.server import EmulatorApp
 from reconciler.emulator.simclock import SimClock, Ticker
 
@@ -41,13 +42,19 @@ class Emulator:
         seed: Path | None = None,
         start_time: float | None = None,
     ) -> None:
+        from reconciler.emulator.codedeploy import CodeDeployBackend
         from reconciler.emulator.ecs import EcsBackend
 
         self.host = host
         self.port = port
         self.clock = SimClock(start_time)
         self.faults = Faults()
-        self.ecs = EcsBackend(self.clock.now)
+        self.hooks = HookAnswers()
+        traffic = moto_bridge.MotoTraffic(ACCOUNT_ID)
+        self.ecs = EcsBackend(self.clock.now, ACCOUNT_ID, traffic=traffic, hooks=self.hooks)
+        self.codedeploy = CodeDeployBackend(
+            self.clock.now, self.ecs, traffic, self.hooks, account_id=ACCOUNT_ID
+        )
         self.ticker = Ticker(self.clock, self._step)
         self.failing_images: list[str] = []
         self._auto_tick = auto_tick
@@ -57,7 +64,7 @@ class Emulator:
         moto_bridge.link_autoscaling_to_ecs(self.ecs.service_exists)
         self.app = EmulatorApp(
             moto_app=moto_bridge.create_moto_app(),
-            backends={"ecs": self.ecs},
+            backends={"ecs": self.ecs, "codedeploy": self.codedeploy},
             faults=self.faults,
             control=Control(self),
         )
@@ -106,6 +113,8 @@ class Emulator:
         self.faults.reset_stats()
         moto_bridge.reset_moto()
         self.ecs.reset()
+        self.codedeploy.reset()
+        self.hooks.clear()
         self.set_failing_images([])
 
     def set_failing_images(self, images: list[str]) -> None:
@@ -116,7 +125,9 @@ class Emulator:
         return Seeder(self.endpoint).apply(document)
 
     def _step(self) -> None:
+        # ECS first: CodeDeploy reads the task sets ECS has just moved along.
         self.ecs.advance()
+        self.codedeploy.advance()
 
 
 def load_seed_file(path: Path) -> Any:

@@ -18,6 +18,9 @@ POST    reset               forget every resource, rule and count
 POST    failing-images      ``{"images": [pattern, ...]}``: their tasks fail
 GET     failing-images      the patterns in force
 POST    seed                a seed document (YAML or JSON): create what it says
+POST    hooks               ``{"hook": lambda ARN or name, "answer": SUCCEEDED,
+                            FAILED or IN_PROGRESS}``: what a lifecycle hook says
+GET     hooks               the answers set so far (others answer SUCCEEDED)
 ======  ==================  ==================================================
 """
 
@@ -62,6 +65,8 @@ class Control:
             ("POST", "failing-images"): self._set_failing_images,
             ("GET", "failing-images"): lambda body, query: {"images": emulator.failing_images},
             ("POST", "seed"): self._seed,
+            ("POST", "hooks"): self._answer_hook,
+            ("GET", "hooks"): lambda body, query: {"answers": emulator.hooks.all()},
         }
 
     def __call__(
@@ -125,6 +130,16 @@ class Control:
             raise BadRequest('failing-images takes {"images": ["repo:tag" or a glob, ...]}')
         self._emulator.set_failing_images(images)
         return {"images": self._emulator.failing_images}
+
+    def _answer_hook(self, body: Any, query: dict[str, str]) -> Any:
+        hook, answer = (body or {}).get("hook"), (body or {}).get("answer")
+        if not isinstance(hook, str) or not hook or not isinstance(answer, str):
+            raise BadRequest(
+                'hooks takes {"hook": "<lambda arn or name>", '
+                '"answer": "SUCCEEDED" | "FAILED" | "IN_PROGRESS"}'
+            )
+        self._emulator.hooks.set(hook, answer)
+        return {"answers": self._emulator.hooks.all()}
 
     def _seed(self, body: Any, query: dict[str, str]) -> Any:
         return {"created": self._emulator.apply_seed(body)}

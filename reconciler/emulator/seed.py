@@ -19,15 +19,57 @@ A seed file is YAML::
         vpc: prod
         subnets: [private-a]
         security_groups: [api]
-        target_groups: [{name: web-blue, port: 8080, protocol: HTTP, target_type: ip}]
-        listeners: [{port: 80, protocol: HTTP, default_target_group: web-blue}]
+        target_groups:
+          - {name: web-blue, port: 8080, protocol: HTTP, target_type: ip}
+          - {name: web-green, port: 8080, protocol: HTTP, target_type: ip}
+        listeners:
+          - port: 80
+            protocol: HTTP
+            default_target_group: web-blue
+            rules:
+              - priority: 10
+                paths: ["/*"]
+                forward: [{target_group: web-blue, weight: 100},
+                          {target_group: web-green, weight: 0}]
+          - {port: 8080, protocol: HTTP, default_target_group: web-green}
+      - name: shop
+        vpc: prod
+        subnets: [private-a]
+        target_groups: [{name: shop-blue, port: 8080}, {name: shop-green, port: 8080}]
+        listeners:
+          - {port: 80, default_target_group: shop-blue}
+          - {port: 8080, default_target_group: shop-blue}
     log_groups: [/ecs/prod/api]
+    codedeploy:
+      - application: shop
+        deployment_groups:
+          - name: shop
+            service: prod/shop
+            target_groups: [shop-blue, shop-green]
+            listener: shop:80
+            test_listener: shop:8080
+            config: CodeDeployDefault.ECSAllAtOnce
+            auto_rollback: true
+            ready_wait_minutes: 30
+            termination_wait_minutes: 5
+
+A listener rule forwards the paths it lists to its target groups with their
+weights (ECS-native blue/green names such a rule as ``productionListenerRule``
+or ``testListenerRule``). A CodeDeploy deployment group names its ECS service
+as CLUSTER/SERVICE; the service need not exist yet, because the repository
+usually creates it: CodeDeploy looks it up when a deployment starts. Its
+``config`` defaults to CodeDeployDefault.ECSAllAtOnce; ``auto_rollback`` (default
+true) rolls back failed and stopped deployments; ``ready_wait_minutes`` makes a
+deployment wait, Ready, for ContinueDeployment that long before production
+traffic moves; ``termination_wait_minutes`` (default 0) keeps the original task
+set that long after it.
 
 Values may refer to what the seed creates: ``${subnet:NAME}``,
 ``${security_group:NAME}``, ``${vpc:NAME}``, ``${target_group:NAME}``,
-``${load_balancer:NAME}``, ``${listener:LB:PORT}``, ``${secret:NAME}``,
-``${account}`` and ``${region}``. Applying returns every such reference with the
-id or ARN it resolved to.
+``${load_balancer:NAME}``, ``${listener:LB:PORT}``, ``${rule:LB:PORT:PRIORITY}``,
+``${secret:NAME}``, ``${codedeploy_group:APPLICATION:GROUP}``, ``${account}``
+and ``${region}``. Applying returns every such reference with the id or ARN it
+resolved to.
 
 Resources are created through the emulator's own endpoint with boto3, exactly as
 a user would, marked internal so that they neither count in the call statistics
@@ -55,6 +97,7 @@ SECTIONS = {
     "secrets",
     "load_balancers",
     "log_groups",
+    "codedeploy",
 }
 _REFERENCE = re.compile(r"\$\{(?P<ref>[a-z_]+(?::[^}]+)?)\}")
 
@@ -135,6 +178,7 @@ class Seeder:
             ("load_balancers", self._load_balancer),
             ("log_groups", self._log_group),
             ("ssm_parameters", self._parameter),
+            ("codedeploy", self._codedeploy_application),
         ]
         for section, create in steps:
             items = document.get(section) or []
@@ -250,7 +294,7 @@ class Seeder:
             self.references[f"target_group:{group['name']}"] = arn
         for listener in item.get("listeners") or []:
             listener = _fields(
-                "listeners", listener, {"port", "default_target_group"}, {"protocol"}
+                "listeners", listener, {"port", "default_target_group"}, {"protocol", "rules"}
             )
             target = self.resolve(f"${{target_group:{listener['default_target_group']}}}")
             arn = elb.create_listener(
@@ -259,4 +303,100 @@ class Seeder:
                 Protocol=listener.get("protocol", "HTTP"),
                 DefaultActions=[{"Type": "forward", "TargetGroupArn": target}],
             )["Listeners"][0]["ListenerArn"]
-            self.references[f"listener:{item['name']}:{listener['port']}"] = arn
+            name = f"{item['name']}:{listener['port']}"
+            self.references[f"listener:{name}"] = arn
+            for rule in listener.get("rules") or []:
+                self._listener_rule(elb, name, arn, rule)
+
+    def _listener_rule(self, elb: Any, listener_name: str, listener_arn: str, rule: Any) -> None:
+        rule = _fields("rules", rule, {"priority", "forward"}, {"paths"})
+        forward = rule["forward"]
+        if not isinstance(forward, list) or not forward:
+            raise SeedError(f"rules: {listener_name} priority {rule['priority']}: forward is empty")
+        groups = []
+        for target in forward:
+            target = _fields("forward", target, {"target_group"}, {"weight"})
+            groups.append(
+                {
+                    "TargetGroupArn": self.resolve(f"${{target_group:{target['target_group']}}}"),
+                    "Weight": int(target.get("weight", 1)),
+                }
+            )
+        paths = rule.get("paths") or ["/*"]
+        arn = elb.create_rule(
+            ListenerArn=listener_arn,
+            Priority=int(rule["priority"]),
+            Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": paths}}],
+            Actions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
+        )["Rules"][0]["RuleArn"]
+        self.references[f"rule:{listener_name}:{rule['priority']}"] = arn
+
+    def _codedeploy_application(self, item: Any, region: str) -> None:
+        item = _fields("codedeploy", item, {"application"}, {"deployment_groups"})
+        codedeploy = self.client("codedeploy", region)
+        name = item["application"]
+        codedeploy.create_application(applicationName=name, computePlatform="ECS")
+        for group in item.get("deployment_groups") or []:
+            self._deployment_group(codedeploy, name, group)
+
+    def _deployment_group(self, codedeploy: Any, application: str, group: Any) -> None:
+        group = _fields(
+            "deployment_groups",
+            group,
+            {"name", "service", "target_groups", "listener"},
+            {
+                "test_listener",
+                "config",
+                "auto_rollback",
+                "ready_wait_minutes",
+                "termination_wait_minutes",
+            },
+        )
+        cluster, _, service = str(group["service"]).partition("/")
+        if not cluster or not service:
+            raise SeedError(f"deployment_groups: {group['name']}: service is CLUSTER/SERVICE")
+        targets = group["target_groups"]
+        if not isinstance(targets, list) or len(targets) != 2:
+            raise SeedError(
+                f"deployment_groups: {group['name']}: target_groups lists two target groups"
+            )
+        pair: dict[str, Any] = {
+            "targetGroups": [{"name": name} for name in targets],
+            "prodTrafficRoute": {
+                "listenerArns": [self.resolve(f"${{listener:{group['listener']}}}")]
+            },
+        }
+        if group.get("test_listener"):
+            test = self.resolve(f"${{listener:{group['test_listener']}}}")
+            pair["testTrafficRoute"] = {"listenerArns": [test]}
+        ready: dict[str, Any] = {"actionOnTimeout": "CONTINUE_DEPLOYMENT"}
+        if group.get("ready_wait_minutes") is not None:
+            ready = {
+                "actionOnTimeout": "STOP_DEPLOYMENT",
+                "waitTimeInMinutes": int(group["ready_wait_minutes"]),
+            }
+        rollback = bool(group.get("auto_rollback", True))
+        group_id = codedeploy.create_deployment_group(
+            applicationName=application,
+            deploymentGroupName=group["name"],
+            deploymentConfigName=group.get("config", "CodeDeployDefault.ECSAllAtOnce"),
+            serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/ecsCodeDeployRole",
+            ecsServices=[{"clusterName": cluster, "serviceName": service}],
+            loadBalancerInfo={"targetGroupPairInfoList": [pair]},
+            deploymentStyle={
+                "deploymentType": "BLUE_GREEN",
+                "deploymentOption": "WITH_TRAFFIC_CONTROL",
+            },
+            blueGreenDeploymentConfiguration={
+                "terminateBlueInstancesOnDeploymentSuccess": {
+                    "action": "TERMINATE",
+                    "terminationWaitTimeInMinutes": int(group.get("termination_wait_minutes", 0)),
+                },
+                "deploymentReadyOption": ready,
+            },
+            autoRollbackConfiguration={
+                "enabled": rollback,
+                "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_REQUEST"] if rollback else [],
+            },
+        )["deploymentGroupId"]
+        self.references[f"codedeploy_group:{application}:{group['name']}"] = group_id

@@ -434,13 +434,14 @@ REFUSALS = [
         "CreateService",
         {"cluster": "prod", "serviceName": "x", "taskDefinition": "plain", "desiredCount": 1,
          "deploymentConfiguration": {"strategy": "BLUE_GREEN"}},
-        "InvalidParameterException", "does not model the BLUE_GREEN", id="blue-green-strategy",
+        "InvalidParameterException", "advancedConfiguration", id="blue-green-without-a-balancer",
     ),
     pytest.param(
         "CreateService",
         {"cluster": "prod", "serviceName": "x", "taskDefinition": "plain", "desiredCount": 1,
          "deploymentController": {"type": "CODE_DEPLOY"}},
-        "InvalidParameterException", "does not model the CODE_DEPLOY", id="codedeploy-controller",
+        "InvalidParameterException", "needs a load balancer",
+        id="codedeploy-without-a-balancer",
     ),
     pytest.param(
         "ListServices", {"cluster": "prod", "maxResults": 101},

@@ -11,6 +11,7 @@ swallow (bytecode caches, for one).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,8 @@ SANDBOX = Path(__file__).with_name("readonly_root.sh")
 HARNESS = r"""
 import json, os, shutil, subprocess, sys
 
-sample, *command = sys.argv[1:]
+sample, kept, *command = sys.argv[1:]
+kept = set(kept.split(os.pathsep))
 shutil.copytree(sample, "/data/repo")
 traced = subprocess.run(
     ["strace", "-f", "-qq", "-Z", "-e", "trace=%file", "-o", "/tmp/.strace", *command],
@@ -39,12 +41,13 @@ traced = subprocess.run(
 )
 with open("/tmp/.strace") as log:
     refused = [line.strip() for line in log if "EROFS" in line]
-written = sorted(
-    os.path.join(folder, name)
-    for top in ("/data", "/tmp")
-    for folder, dirs, files in os.walk(top)
-    for name in dirs + files
-)
+written = []
+for top in ("/data", "/tmp"):
+    for folder, dirs, files in os.walk(top):
+        # Host folders bound in (a checkout that lives under /tmp) are not writes.
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in kept]
+        written.extend(os.path.join(folder, name) for name in dirs + files)
+written.sort()
 print(json.dumps({
     "exit": traced.returncode, "stdout": traced.stdout, "stderr": traced.stderr,
     "refused": refused, "written": written,
@@ -79,7 +82,8 @@ def run_read_only(tmp_path: Path, env: dict[str, str], *command: str) -> dict[st
             "unshare", "--mount", "--propagation", "private",
             "bash", str(SANDBOX), str(root), *sorted(keep), "--",
             "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()),
-            python, "-c", HARNESS, str(REPO_ROOT / "sample-repo"), *command,
+            python, "-c", HARNESS, str(REPO_ROOT / "sample-repo"), os.pathsep.join(sorted(keep)),
+            *command,
         ],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

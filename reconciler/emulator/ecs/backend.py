@@ -7,12 +7,15 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler.emulator.ecs import clusters, operations, services, taskdefs
+from reconciler.emulator.ecs import clusters, operations, services, taskdefs, tasksets
 from reconciler.emulator.ecs.arns import last_name
-from reconciler.emulator.ecs.errors import EcsApiError
-from reconciler.emulator.ecs.records import Json
+from reconciler.emulator.ecs.errors import EcsApiError, invalid_parameter
+from reconciler.emulator.ecs.records import Json, ServiceRecord
+from reconciler.emulator.ecs.tasksets import TaskSetState
 from reconciler.emulator.ecs.validation import operation_model, validate_request
 from reconciler.emulator.ecs.world import World
+from reconciler.emulator.hooks import HookAnswers
+from reconciler.emulator.traffic import Traffic
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +64,16 @@ class EcsBackend:
     starts with ``broken`` (``nginx:broken-1``).
     """
 
-    def __init__(self, now: Callable[[], float], account_id: str = "123456789012") -> None:
+    def __init__(
+        self,
+        now: Callable[[], float],
+        account_id: str = "123456789012",
+        *,
+        traffic: Traffic | None = None,
+        hooks: HookAnswers | None = None,
+    ) -> None:
         self._lock = threading.RLock()
-        self._world = World(now, account_id)
+        self._world = World(now, account_id, traffic, hooks)
 
     def handle(self, region: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Answer one ECS request, or raise :class:`EcsApiError` as AWS would refuse it."""
@@ -110,3 +120,60 @@ class EcsBackend:
                 return False
             record = found.services.get(last_name(service))
             return record is not None and record.status == "ACTIVE"
+
+    # Task sets, for the CodeDeploy backend (internal, as on AWS).
+
+    def _code_deploy_service(self, region: str, cluster: str, service: str) -> ServiceRecord:
+        found = services.active_service(
+            services.find_cluster(self._world, region, cluster), service
+        )
+        if not services.uses_code_deploy(found):
+            raise invalid_parameter(
+                f"The service {found.name} does not use the CODE_DEPLOY deployment controller."
+            )
+        return found
+
+    def describe_code_deploy_service(self, region: str, cluster: str, service: str) -> Json:
+        """DescribeServices' view of an ACTIVE CODE_DEPLOY service; EcsApiError otherwise."""
+        with self._lock:
+            found = self._code_deploy_service(region, cluster, service)
+            return services.describe_service(found, include_tags=False)
+
+    def create_task_set(
+        self, region: str, cluster: str, service: str, settings: Json, external_id: str
+    ) -> str:
+        """Start a task set at 0% from ``settings`` (taskDefinition, network...); its id."""
+        with self._lock:
+            found = self._code_deploy_service(region, cluster, service)
+            if "networkConfiguration" in settings or "networkConfiguration" in found.body:
+                definition = taskdefs.resolve_task_definition(
+                    self._world.region(region), settings["taskDefinition"]
+                )
+                services.check_placement({**found.body, **settings}, definition)
+            created = tasksets.create_task_set(
+                self._world, region, found, settings, 0.0, external_id=external_id
+            )
+            return created.task_set_id
+
+    def scale_task_set(
+        self, region: str, cluster: str, service: str, task_set: str, percent: float
+    ) -> None:
+        with self._lock:
+            found = self._code_deploy_service(region, cluster, service)
+            tasksets.set_task_set_scale(self._world, region, found, task_set, percent)
+
+    def make_primary_task_set(self, region: str, cluster: str, service: str, task_set: str) -> None:
+        with self._lock:
+            found = self._code_deploy_service(region, cluster, service)
+            tasksets.make_primary(self._world, found, task_set)
+
+    def delete_task_set(self, region: str, cluster: str, service: str, task_set: str) -> None:
+        with self._lock:
+            found = self._code_deploy_service(region, cluster, service)
+            tasksets.delete_task_set(self._world, region, found, task_set)
+
+    def task_set_states(self, region: str, cluster: str, service: str) -> list[TaskSetState]:
+        """Every task set of the service: counts, failures and stability."""
+        with self._lock:
+            found = self._code_deploy_service(region, cluster, service)
+            return [tasksets.task_set_state(found, t) for t in found.task_sets]

@@ -3,9 +3,9 @@
 A service always has one PRIMARY deployment (what it should run) and, during a
 rollout, ACTIVE ones that drain. Each kind of deployment is a class that follows
 :class:`DeploymentMachine`: the backend calls ``step`` once per clock step while
-the service is busy. Only ECS's rolling update exists so far; ECS-native
-blue/green, linear and canary and CodeDeploy slot in as further classes beside
-:class:`RollingDeployment`, chosen by :func:`machine_for`.
+the service is busy. ECS's rolling update is :class:`RollingDeployment`; the
+ECS-native blue/green, linear and canary strategies live in ``trafficshift``
+and CODE_DEPLOY task sets in ``tasksets``; :func:`machine_for` chooses.
 
 The rolling scheduler, on each step, after tasks have moved on:
 
@@ -55,10 +55,7 @@ FINISHED_STATUSES = frozenset({"SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "
 
 
 class DeploymentMachine(Protocol):
-    """One kind of deployment driving a service towards its PRIMARY deployment."""
-
-    @property
-    def deployment(self) -> DeploymentRecord: ...
+    """One kind of deployment driving a service towards what it should run."""
 
     @property
     def settled(self) -> bool:
@@ -305,9 +302,16 @@ def machine_for(
 ) -> DeploymentMachine:
     """The state machine for the kind of deployment the service asks for.
 
-    Services asking for another kind are refused when created or updated, so only
-    the rolling kind reaches this point.
+    A rollback always rolls (blue/green rollbacks too, once traffic is back on
+    blue); otherwise the strategy decides. CODE_DEPLOY services have task sets
+    rather than deployments and never reach this point.
     """
+    # Imported here: the traffic-shifting strategies build on this module.
+    from reconciler.emulator.ecs.trafficshift import TRAFFIC_STRATEGIES, traffic_machine
+
+    strategy = service.body["deploymentConfiguration"].get("strategy", "ROLLING")
+    if rollback_of is None and strategy in TRAFFIC_STRATEGIES:
+        return traffic_machine(world, region, service, deployment)
     return RollingDeployment(world, region, service, deployment, rollback_of)
 
 
@@ -370,6 +374,8 @@ def describe_service_deployment(service: ServiceRecord, tracked: ServiceDeployme
     described["sourceServiceRevisions"] = [revision_counts(service, arn) for arn in sources]
     target = described.pop("targetServiceRevisionArn")
     described["targetServiceRevision"] = revision_counts(service, target)
+    for summary in [*described["sourceServiceRevisions"], described["targetServiceRevision"]]:
+        summary.update(tracked.traffic_weights.get(summary["arn"], {}))
     return described
 
 

@@ -41,6 +41,7 @@ from reconciler.emulator.ecs.tasks import (
     start_task,
     visible,
 )
+from reconciler.emulator.ecs.trafficshift import stop_traffic_shift
 from reconciler.emulator.ecs.world import STOPPED_TASK_RETENTION_SECONDS, World
 
 DESCRIBE_TASKS_LIMIT = 100
@@ -300,13 +301,14 @@ def stop_service_deployment(world: World, region: str, params: Json) -> Json:
     target = service.last_completed
     if target is None:
         raise invalid_parameter("The service has no completed service revision to roll back to.")
+    reason = "Rollback requested by StopServiceDeployment."
+    if stop_traffic_shift(service, tracked, reason):
+        return {"serviceDeploymentArn": arn}
     now = world.now()
     primary.body["rolloutState"] = "FAILED"
     primary.body["rolloutStateReason"] = "Service deployment stopped: rolling back."
     primary.body["updatedAt"] = now
-    roll_back(
-        world, region, service, tracked, target, "Rollback requested by StopServiceDeployment."
-    )
+    roll_back(world, region, service, tracked, target, reason)
     return {"serviceDeploymentArn": arn}
 
 

@@ -85,6 +85,9 @@ class ServiceRevisionRecord:
 class ServiceDeploymentRecord:
     arn: str
     body: Json
+    # Traffic-shifting strategies: per service revision ARN, the weights they ask
+    # for (requestedProductionTrafficWeight, requestedTestTrafficWeight).
+    traffic_weights: dict[str, Json] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -111,6 +114,20 @@ class DeploymentRecord:
 
 
 @dataclass(eq=False)
+class TaskSetRecord:
+    """A task set of a CODE_DEPLOY service: tasks of one revision at a scale."""
+
+    task_set_id: str
+    arn: str
+    body: Json
+    failed_tasks: int = 0
+
+    @property
+    def status(self) -> str:
+        return str(self.body["status"])
+
+
+@dataclass(eq=False)
 class ServiceRecord:
     arn: str
     name: str
@@ -129,6 +146,7 @@ class ServiceRecord:
     service_deployments: list[ServiceDeploymentRecord] = field(default_factory=list)
     revisions: dict[str, ServiceRevisionRecord] = field(default_factory=dict)
     last_completed: ServiceRevisionRecord | None = None
+    task_sets: list[TaskSetRecord] = field(default_factory=list)
     machine: DeploymentMachine | None = None
     steady: bool = False
 

@@ -30,6 +30,8 @@ from reconciler.emulator.ecs.records import (
 from reconciler.emulator.ecs.tags import check_tags
 from reconciler.emulator.ecs.taskdefs import check_launchable, resolve_task_definition
 from reconciler.emulator.ecs.tasks import request_stop
+from reconciler.emulator.ecs.tasksets import create_task_set, describe_task_set
+from reconciler.emulator.ecs.trafficshift import check_traffic_settings
 from reconciler.emulator.ecs.validation import shape_members
 from reconciler.emulator.ecs.world import World
 
@@ -102,25 +104,31 @@ def platform_family(task_definition: TaskDefinitionRecord) -> str:
     return "Linux" if family == "LINUX" else str(family)
 
 
-def check_supported(settings: Json) -> None:
-    """Refuse deployment kinds the emulator does not model yet, rather than fake them."""
+def check_supported(world: World, region: str, settings: Json) -> None:
+    """Refuse deployment kinds the emulator does not model, and settings ECS refuses."""
     controller = settings.get("deploymentController", {}).get("type", "ECS")
-    if controller != "ECS":
-        # TODO(#6): model the CODE_DEPLOY and EXTERNAL controllers; refused until then.
+    if controller == "EXTERNAL":
+        # TODO(#6): model the EXTERNAL controller (task sets driven by the caller).
         raise invalid_parameter(
-            f"The emulator does not model the {controller} deployment controller yet; "
-            "use deploymentController type ECS."
+            "The emulator does not model the EXTERNAL deployment controller yet; "
+            "use deploymentController type ECS or CODE_DEPLOY."
         )
-    strategy = settings.get("deploymentConfiguration", {}).get("strategy", "ROLLING")
-    if strategy != "ROLLING":
-        # TODO(#6): model ECS-native BLUE_GREEN, LINEAR and CANARY; refused until then.
+    if controller == "CODE_DEPLOY" and not settings.get("loadBalancers"):
         raise invalid_parameter(
-            f"The emulator does not model the {strategy} deployment strategy yet; "
-            "use strategy ROLLING."
+            "A service with the CODE_DEPLOY deployment controller needs a load balancer: "
+            "CodeDeploy shifts its traffic between two target groups."
         )
+    try:
+        check_traffic_settings(world, region, settings)
+    except ValueError as e:
+        raise invalid_parameter(str(e)) from e
     if settings.get("schedulingStrategy", "REPLICA") != "REPLICA":
         # TODO(#2): model DAEMON scheduling (a task per container instance); refused until then.
         raise invalid_parameter("The emulator does not model the DAEMON scheduling strategy yet.")
+
+
+def uses_code_deploy(service: ServiceRecord) -> bool:
+    return bool(service.body["deploymentController"]["type"] == "CODE_DEPLOY")
 
 
 def check_placement(settings: Json, task_definition: TaskDefinitionRecord) -> None:
@@ -239,7 +247,7 @@ def create_service(world: World, region: str, params: Json) -> Json:
     existing = cluster.services.get(name)
     if existing is not None and existing.status != "INACTIVE":
         raise invalid_parameter("Creation of service was not idempotent.")
-    check_supported(params)
+    check_supported(world, region, params)
     if "taskDefinition" not in params:
         raise invalid_parameter("TaskDefinition must be specified.")
     if "desiredCount" not in params:
@@ -283,9 +291,13 @@ def create_service(world: World, region: str, params: Json) -> Json:
         tags=copy.deepcopy(tags),
     )
     cluster.services[name] = service
-    start_deployment(
-        world, region, service, create_revision(world, region, service, task_definition)
-    )
+    if uses_code_deploy(service):
+        # CodeDeploy services run task sets: the first one is PRIMARY at 100%.
+        create_task_set(world, region, service, body, 100.0, primary=True)
+    else:
+        start_deployment(
+            world, region, service, create_revision(world, region, service, task_definition)
+        )
     return {"service": describe_service(service, include_tags=False)}
 
 
@@ -293,7 +305,6 @@ def update_service(world: World, region: str, params: Json) -> Json:
     cluster = find_cluster(world, region, params.get("cluster"))
     service = active_service(cluster, params["service"])
     current = service.body
-    check_supported({**current, **params})
 
     # Work on a copy, so that a refused update leaves the service untouched.
     body = copy.deepcopy(current)
@@ -313,6 +324,8 @@ def update_service(world: World, region: str, params: Json) -> Json:
     if params.get("desiredCount", 0) < 0:
         raise invalid_parameter("desiredCount can't be less than 0.")
 
+    # Checked on the merged settings: a strategy set earlier still needs its balancer.
+    check_supported(world, region, body)
     task_definition = resolve_task_definition(world.region(region), body["taskDefinition"])
     body["taskDefinition"] = task_definition.arn
     check_placement(body, task_definition)
@@ -326,6 +339,12 @@ def update_service(world: World, region: str, params: Json) -> Json:
         {**current, **service.rollout_fields}.get(key) != {**body, **rollout_fields}.get(key)
         for key in _DEPLOYMENT_SETTINGS
     )
+    if redeploy and uses_code_deploy(service):
+        raise invalid_parameter(
+            "Unable to update the task definition, network, load balancers or platform of a "
+            "service with the CODE_DEPLOY deployment controller. Use AWS CodeDeploy to "
+            "trigger a new deployment."
+        )
     service.body = body
     service.rollout_fields = rollout_fields
     if redeploy:
@@ -376,6 +395,8 @@ def describe_service(service: ServiceRecord, include_tags: bool) -> Json:
     described["runningCount"] = sum(1 for task in service.tasks.values() if task.running)
     described["pendingCount"] = sum(1 for task in service.tasks.values() if task.starting)
     described["events"] = copy.deepcopy(service.events)
+    if uses_code_deploy(service):
+        described["taskSets"] = [describe_task_set(service, t) for t in service.task_sets]
     if service.service_deployments:
         described["currentServiceDeployment"] = service.service_deployments[-1].arn
     described["currentServiceRevisions"] = [

@@ -14,6 +14,8 @@ from typing import Any
 
 from reconciler.emulator.ecs.arns import ArnScope
 from reconciler.emulator.ecs.records import RegionState, ServiceRecord, TaskRecord
+from reconciler.emulator.hooks import HookAnswers
+from reconciler.emulator.traffic import Traffic
 
 # Seed of the id generator: fixed, so that runs are reproducible.
 ID_SEED = 20141113
@@ -40,11 +42,24 @@ def image_tag(image: str) -> str | None:
 
 
 class World:
-    """State shared by every operation of one backend."""
+    """State shared by every operation of one backend.
 
-    def __init__(self, now: Callable[[], float], account_id: str) -> None:
+    ``traffic`` moves load balancer weights (None: the backend runs without a
+    load balancer, and traffic-shifting strategies only report their weights);
+    ``hooks`` says what each lifecycle hook answers.
+    """
+
+    def __init__(
+        self,
+        now: Callable[[], float],
+        account_id: str,
+        traffic: Traffic | None = None,
+        hooks: HookAnswers | None = None,
+    ) -> None:
         self.now = now
         self.account_id = account_id
+        self.traffic = traffic
+        self.hooks = hooks if hooks is not None else HookAnswers()
         self.failing_patterns: tuple[str, ...] = ()
         self.reset()
 

@@ -1,0 +1,505 @@
+"""CodeDeploy deployments to a CODE_DEPLOY ECS service, over HTTP on the simulated clock.
+
+The seed creates the load balancer (production listener on 80, test listener on
+8080, both forwarding to shop-blue) and the CodeDeploy application and group;
+each test creates the service, then deploys an AppSpec and watches the
+deployment, the service's task sets and the listeners.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import EmulatorHandle
+
+SEED = {
+    "clusters": ["prod"],
+    "vpcs": [
+        {
+            "name": "prod",
+            "cidr": "10.0.0.0/16",
+            "subnets": [{"name": "private-a", "cidr": "10.0.1.0/24"}],
+        }
+    ],
+    "load_balancers": [
+        {
+            "name": "shop",
+            "vpc": "prod",
+            "subnets": ["private-a"],
+            "target_groups": [
+                {"name": "shop-blue", "port": 8080},
+                {"name": "shop-green", "port": 8080},
+            ],
+            "listeners": [
+                {"port": 80, "default_target_group": "shop-blue"},
+                {"port": 8080, "default_target_group": "shop-blue"},
+            ],
+        }
+    ],
+}
+FINISHED = {"Succeeded", "Failed", "Stopped"}
+NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "DISABLED"}}
+
+
+class CodeDeployWorld:
+    def __init__(self, emulator: EmulatorHandle, **group: Any) -> None:
+        seed = json.loads(json.dumps(SEED))
+        seed["codedeploy"] = [
+            {
+                "application": "shop",
+                "deployment_groups": [
+                    {
+                        "name": "shop",
+                        "service": "prod/shop",
+                        "target_groups": ["shop-blue", "shop-green"],
+                        "listener": "shop:80",
+                        "test_listener": "shop:8080",
+                        **group,
+                    }
+                ],
+            }
+        ]
+        self.emulator = emulator
+        self.refs = emulator.seed(seed)
+        self.ecs = emulator.client("ecs")
+        self.elb = emulator.client("elbv2")
+        self.codedeploy = emulator.client("codedeploy")
+        self.blue = self.refs["target_group:shop-blue"]
+        self.green = self.refs["target_group:shop-green"]
+        self.production = self.refs["listener:shop:80"]
+        self.test = self.refs["listener:shop:8080"]
+
+    def register(self, image: str) -> str:
+        arn: str = self.ecs.register_task_definition(
+            family="shop",
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {"name": "shop", "image": image, "portMappings": [{"containerPort": 8080}]}
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+        return arn
+
+    def create_service(self, image: str = "shop:1") -> str:
+        task_definition = self.register(image)
+        self.ecs.create_service(
+            cluster="prod",
+            serviceName="shop",
+            taskDefinition=task_definition,
+            desiredCount=2,
+            launchType="FARGATE",
+            networkConfiguration=NETWORK,
+            deploymentController={"type": "CODE_DEPLOY"},
+            loadBalancers=[
+                {"targetGroupArn": self.blue, "containerName": "shop", "containerPort": 8080}
+            ],
+        )
+        self.emulator.tick(10)
+        return task_definition
+
+    def deploy(
+        self,
+        image: str,
+        hooks: list[dict[str, str]] | None = None,
+        as_json: bool = False,
+        properties: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> str:
+        appspec: dict[str, Any] = {
+            "version": 0.0,
+            "Resources": [
+                {
+                    "TargetService": {
+                        "Type": "AWS::ECS::Service",
+                        "Properties": {
+                            "TaskDefinition": self.register(image),
+                            "LoadBalancerInfo": {"ContainerName": "shop", "ContainerPort": 8080},
+                            "PlatformVersion": "LATEST",
+                            "NetworkConfiguration": {
+                                "AwsvpcConfiguration": {
+                                    "Subnets": ["subnet-1"],
+                                    "AssignPublicIp": "DISABLED",
+                                }
+                            },
+                        },
+                    }
+                }
+            ],
+        }
+        if hooks:
+            appspec["Hooks"] = hooks
+        appspec["Resources"][0]["TargetService"]["Properties"].update(properties or {})
+        content = json.dumps(appspec) if as_json else yaml.safe_dump(appspec)
+        deployment_id: str = self.codedeploy.create_deployment(
+            applicationName="shop",
+            deploymentGroupName="shop",
+            revision={
+                "revisionType": "AppSpecContent",
+                "appSpecContent": {"content": content},
+            },
+            **extra,
+        )["deploymentId"]
+        return deployment_id
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        info: dict[str, Any] = self.codedeploy.get_deployment(deploymentId=deployment_id)[
+            "deploymentInfo"
+        ]
+        return info
+
+    def run(self, deployment_id: str, every: int = 5, limit: int = 7200) -> list[str]:
+        """Tick until the deployment ends; the statuses it went through."""
+        statuses: list[str] = []
+        for _ in range(0, limit, every):
+            status = self.deployment(deployment_id)["status"]
+            if not statuses or statuses[-1] != status:
+                statuses.append(status)
+            if status in FINISHED:
+                return statuses
+            self.emulator.tick(every)
+        raise AssertionError(f"{deployment_id} did not finish in {limit} s")
+
+    def tick_until(self, deployment_id: str, status: str, limit: int = 600) -> None:
+        for _ in range(limit):
+            if self.deployment(deployment_id)["status"] == status:
+                return
+            self.emulator.tick(1)
+        raise AssertionError(f"{deployment_id} never became {status}")
+
+    def listener_weights(self, listener: str) -> tuple[int, int]:
+        action = self.elb.describe_listeners(ListenerArns=[listener])["Listeners"][0][
+            "DefaultActions"
+        ][0]
+        groups = action.get("ForwardConfig", {}).get("TargetGroups")
+        weights = (
+            {g["TargetGroupArn"]: g["Weight"] for g in groups}
+            if groups
+            else {action["TargetGroupArn"]: 1}
+        )
+        total = sum(weights.values())
+        return (
+            round(100 * weights.get(self.blue, 0) / total),
+            round(100 * weights.get(self.green, 0) / total),
+        )
+
+    def task_sets(self) -> list[dict[str, Any]]:
+        service = self.ecs.describe_services(cluster="prod", services=["shop"])["services"][0]
+        task_sets: list[dict[str, Any]] = service["taskSets"]
+        return task_sets
+
+    def running_images(self) -> set[str]:
+        arns = self.ecs.list_tasks(cluster="prod", serviceName="shop")["taskArns"]
+        tasks = self.ecs.describe_tasks(cluster="prod", tasks=arns)["tasks"] if arns else []
+        return {
+            container["image"]
+            for task in tasks
+            if task["lastStatus"] == "RUNNING"
+            for container in task["containers"]
+        }
+
+
+@pytest.fixture
+def world(emulator: EmulatorHandle) -> CodeDeployWorld:
+    return CodeDeployWorld(emulator)
+
+
+def test_a_code_deploy_service_starts_with_one_primary_task_set(world: CodeDeployWorld) -> None:
+    task_definition = world.create_service()
+
+    (task_set,) = world.task_sets()
+    assert (task_set["status"], task_set["taskDefinition"]) == ("PRIMARY", task_definition)
+    assert task_set["scale"] == {"value": 100.0, "unit": "PERCENT"}
+    assert (task_set["runningCount"], task_set["stabilityStatus"]) == (2, "STEADY_STATE")
+    assert world.running_images() == {"shop:1"}
+
+
+def test_a_deployment_flips_the_task_sets_and_moves_the_listener_to_green(
+    world: CodeDeployWorld,
+) -> None:
+    world.create_service()
+
+    deployment_id = world.deploy("shop:2")
+    statuses = world.run(deployment_id, every=1)
+
+    assert statuses == ["Created", "InProgress", "Succeeded"]
+    (task_set,) = world.task_sets()
+    assert task_set["status"] == "PRIMARY"
+    assert task_set["taskDefinition"].endswith("shop:2")
+    assert task_set["loadBalancers"][0]["targetGroupArn"] == world.green
+    assert world.listener_weights(world.production) == (0, 100)
+    assert world.listener_weights(world.test) == (0, 100)
+    assert world.running_images() == {"shop:2"}
+    service = world.ecs.describe_services(cluster="prod", services=["shop"])["services"][0]
+    assert service["taskDefinition"].endswith("shop:2")
+    target = world.codedeploy.get_deployment_target(
+        deploymentId=deployment_id, targetId="prod:shop"
+    )["deploymentTarget"]["ecsTarget"]
+    assert [e["lifecycleEventName"] for e in target["lifecycleEvents"]] == [
+        "BeforeInstall",
+        "Install",
+        "AfterInstall",
+        "AllowTestTraffic",
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AllowTraffic",
+        "AfterAllowTraffic",
+    ]
+    assert {e["status"] for e in target["lifecycleEvents"]} == {"Succeeded"}
+
+
+def test_green_runs_beside_blue_until_traffic_moves(emulator: EmulatorHandle) -> None:
+    world = CodeDeployWorld(emulator, ready_wait_minutes=60)
+    world.create_service()
+    deployment_id = world.deploy("shop:2")
+
+    world.tick_until(deployment_id, "Ready")
+
+    assert sorted(t["status"] for t in world.task_sets()) == ["ACTIVE", "PRIMARY"]
+    assert world.running_images() == {"shop:1", "shop:2"}
+    assert world.listener_weights(world.production) == (100, 0)
+    assert world.listener_weights(world.test) == (0, 100)
+    target = world.codedeploy.get_deployment_target(
+        deploymentId=deployment_id, targetId="prod:shop"
+    )["deploymentTarget"]["ecsTarget"]
+    labels = {t["taskSetLabel"]: t for t in target["taskSetsInfo"]}
+    assert (labels["Blue"]["trafficWeight"], labels["Green"]["trafficWeight"]) == (100.0, 0.0)
+    assert labels["Green"]["targetGroup"] == {"name": "shop-green"}
+
+
+def test_continue_deployment_continues_a_ready_deployment(emulator: EmulatorHandle) -> None:
+    world = CodeDeployWorld(emulator, ready_wait_minutes=60)
+    world.create_service()
+    deployment_id = world.deploy("shop:2")
+    world.tick_until(deployment_id, "Ready")
+    world.emulator.tick(20 * 60)
+    assert world.deployment(deployment_id)["status"] == "Ready"
+
+    world.codedeploy.continue_deployment(
+        deploymentId=deployment_id, deploymentWaitType="READY_WAIT"
+    )
+
+    assert world.run(deployment_id)[-1] == "Succeeded"
+    assert world.listener_weights(world.production) == (0, 100)
+
+
+def test_a_ready_deployment_nobody_continues_stops_when_its_wait_runs_out(
+    emulator: EmulatorHandle,
+) -> None:
+    world = CodeDeployWorld(emulator, ready_wait_minutes=5)
+    world.create_service()
+    deployment_id = world.deploy("shop:2")
+
+    statuses = world.run(deployment_id)
+
+    assert statuses[-2:] == ["Ready", "Stopped"]
+    assert world.deployment(deployment_id)["errorInformation"]["code"] == "TIMEOUT"
+    assert world.listener_weights(world.test) == (100, 0)
+    assert [t["taskDefinition"].rsplit("/", 1)[-1] for t in world.task_sets()] == ["shop:1"]
+
+
+def test_continuing_a_deployment_that_is_not_ready_is_refused(world: CodeDeployWorld) -> None:
+    world.create_service()
+    deployment_id = world.deploy("shop:2")
+
+    with pytest.raises(world.codedeploy.exceptions.DeploymentIsNotInReadyStateException):
+        world.codedeploy.continue_deployment(deploymentId=deployment_id)
+
+
+def test_a_failing_image_fails_the_deployment_and_rolls_back(world: CodeDeployWorld) -> None:
+    original = world.create_service()
+
+    deployment_id = world.deploy("shop:broken-2")
+    statuses = world.run(deployment_id)
+
+    assert statuses[-1] == "Failed"
+    info = world.deployment(deployment_id)
+    assert info["errorInformation"]["code"] == "ECS_UPDATE_ERROR"
+    assert "failed to start" in info["errorInformation"]["message"]
+    rollback = world.deployment(info["rollbackInfo"]["rollbackDeploymentId"])
+    assert (rollback["creator"], rollback["status"]) == ("codeDeployRollback", "Succeeded")
+    assert world.listener_weights(world.production) == (100, 0)
+    assert [(t["status"], t["taskDefinition"]) for t in world.task_sets()] == [
+        ("PRIMARY", original)
+    ]
+    world.emulator.tick(10)
+    assert world.running_images() == {"shop:1"}
+
+
+def test_a_failing_image_without_auto_rollback_fails_and_leaves_production_alone(
+    emulator: EmulatorHandle,
+) -> None:
+    world = CodeDeployWorld(emulator, auto_rollback=False)
+    world.create_service()
+
+    deployment_id = world.deploy("shop:broken-2")
+
+    assert world.run(deployment_id)[-1] == "Failed"
+    assert "rollbackInfo" not in world.deployment(deployment_id)
+    assert world.listener_weights(world.production) == (100, 0)
+
+
+def test_a_hook_answering_failed_fails_the_deployment_and_rolls_back(
+    world: CodeDeployWorld,
+) -> None:
+    world.create_service()
+    world.emulator.control("POST", "hooks", {"hook": "check-green", "answer": "FAILED"})
+
+    deployment_id = world.deploy("shop:2", hooks=[{"AfterAllowTraffic": "check-green"}])
+
+    assert world.run(deployment_id)[-1] == "Failed"
+    info = world.deployment(deployment_id)
+    assert info["errorInformation"]["code"] == "HOOK_EXECUTION_FAILURE"
+    assert world.listener_weights(world.production) == (100, 0)
+    assert world.running_images() == {"shop:1"}
+
+
+def test_a_hook_in_progress_holds_the_deployment(world: CodeDeployWorld) -> None:
+    world.create_service()
+    world.emulator.control("POST", "hooks", {"hook": "check-green", "answer": "IN_PROGRESS"})
+    deployment_id = world.deploy("shop:2", hooks=[{"BeforeAllowTraffic": "check-green"}])
+
+    world.emulator.tick(30 * 60)
+
+    assert world.deployment(deployment_id)["status"] == "InProgress"
+    assert world.listener_weights(world.production) == (100, 0)
+    world.emulator.control("POST", "hooks", {"hook": "check-green", "answer": "SUCCEEDED"})
+    assert world.run(deployment_id)[-1] == "Succeeded"
+
+
+@pytest.mark.parametrize("when", ["Ready", "termination-wait"])
+def test_stop_deployment_stops_with_rollback(emulator: EmulatorHandle, when: str) -> None:
+    world = CodeDeployWorld(emulator, ready_wait_minutes=60, termination_wait_minutes=30)
+    world.create_service()
+    deployment_id = world.deploy("shop:2")
+    world.tick_until(deployment_id, "Ready")
+    if when == "termination-wait":
+        world.codedeploy.continue_deployment(deploymentId=deployment_id)
+        world.emulator.tick(60)
+        assert world.listener_weights(world.production) == (0, 100)
+        assert world.deployment(deployment_id)["status"] == "InProgress"
+
+    answer = world.codedeploy.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
+
+    assert answer["status"] == "Succeeded"
+    info = world.deployment(deployment_id)
+    assert (info["status"], info["errorInformation"]["code"]) == ("Stopped", "MANUAL_STOP")
+    assert "rollbackDeploymentId" in info["rollbackInfo"]
+    assert world.listener_weights(world.production) == (100, 0)
+    assert world.listener_weights(world.test) == (100, 0)
+    (task_set,) = world.task_sets()
+    assert task_set["taskDefinition"].endswith("shop:1")
+    world.emulator.tick(10)
+    assert world.running_images() == {"shop:1"}
+    with pytest.raises(world.codedeploy.exceptions.DeploymentAlreadyCompletedException):
+        world.codedeploy.stop_deployment(deploymentId=deployment_id)
+
+
+def test_the_termination_wait_keeps_blue_until_it_passes_or_is_skipped(
+    emulator: EmulatorHandle,
+) -> None:
+    world = CodeDeployWorld(emulator, termination_wait_minutes=30)
+    world.create_service()
+    deployment_id = world.deploy("shop:2")
+    world.emulator.tick(120)
+
+    assert world.deployment(deployment_id)["instanceTerminationWaitTimeStarted"] is True
+    assert world.running_images() == {"shop:1", "shop:2"}
+    world.codedeploy.continue_deployment(
+        deploymentId=deployment_id, deploymentWaitType="TERMINATION_WAIT"
+    )
+
+    assert world.run(deployment_id)[-1] == "Succeeded"
+    world.emulator.tick(10)
+    assert world.running_images() == {"shop:2"}
+
+
+def test_a_canary_configuration_shifts_ten_percent_first(world: CodeDeployWorld) -> None:
+    world.create_service()
+    deployment_id = world.deploy(
+        "shop:2", deploymentConfigName="CodeDeployDefault.ECSCanary10Percent5Minutes"
+    )
+
+    seen: list[tuple[int, int]] = []
+    for _ in range(200):
+        weights = world.listener_weights(world.production)
+        if not seen or seen[-1] != weights:
+            seen.append(weights)
+        if world.deployment(deployment_id)["status"] in FINISHED:
+            break
+        world.emulator.tick(10)
+
+    assert seen == [(100, 0), (90, 10), (0, 100)]
+    assert world.deployment(deployment_id)["status"] == "Succeeded"
+
+
+def test_a_second_deployment_shifts_back_to_the_first_target_group(
+    world: CodeDeployWorld,
+) -> None:
+    world.create_service()
+    world.run(world.deploy("shop:2"))
+
+    world.run(world.deploy("shop:3"))
+
+    assert world.listener_weights(world.production) == (100, 0)
+    (task_set,) = world.task_sets()
+    assert task_set["loadBalancers"][0]["targetGroupArn"] == world.blue
+    info = world.deployment(world.codedeploy.list_deployments()["deployments"][-1])
+    assert "shop:2" in info["previousRevision"]["appSpecContent"]["content"]
+
+
+def test_only_one_deployment_per_group_runs_at_a_time(world: CodeDeployWorld) -> None:
+    world.create_service()
+    world.deploy("shop:2")
+
+    with pytest.raises(world.codedeploy.exceptions.DeploymentLimitExceededException):
+        world.deploy("shop:3")
+
+
+def test_a_deployment_to_a_service_that_does_not_exist_fails(world: CodeDeployWorld) -> None:
+    world.register("shop:1")
+
+    deployment_id = world.deploy("shop:2")
+
+    assert world.run(deployment_id)[-1] == "Failed"
+    assert world.deployment(deployment_id)["errorInformation"]["code"] == "INVALID_ECS_SERVICE"
+
+
+def test_the_task_definition_of_a_code_deploy_service_is_not_updated_through_ecs(
+    world: CodeDeployWorld,
+) -> None:
+    world.create_service()
+
+    with pytest.raises(world.ecs.exceptions.InvalidParameterException, match="CodeDeploy"):
+        world.ecs.update_service(
+            cluster="prod", service="shop", taskDefinition=world.register("shop:2")
+        )
+    world.ecs.update_service(cluster="prod", service="shop", desiredCount=3)
+    world.emulator.tick(10)
+    assert world.task_sets()[0]["runningCount"] == 3
+
+
+def test_an_appspec_in_json_with_a_capacity_provider_strategy_places_green_there(
+    world: CodeDeployWorld,
+) -> None:
+    world.create_service()
+    strategy = [{"CapacityProvider": "FARGATE_SPOT", "Base": 0, "Weight": 1}]
+
+    deployment_id = world.deploy(
+        "shop:2", as_json=True, properties={"CapacityProviderStrategy": strategy}
+    )
+
+    assert world.run(deployment_id)[-1] == "Succeeded"
+    (task_set,) = world.task_sets()
+    assert task_set["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 1}
+    ]
+    assert "launchType" not in task_set
+    arns = world.ecs.list_tasks(cluster="prod", serviceName="shop")["taskArns"]
+    tasks = world.ecs.describe_tasks(cluster="prod", tasks=arns)["tasks"]
+    assert {task["capacityProviderName"] for task in tasks} == {"FARGATE_SPOT"}

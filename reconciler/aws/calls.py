@@ -175,9 +175,11 @@ class Aws:
         self.calls: Counter[str] = Counter()
         self.throttles: Counter[str] = Counter()
 
-    async def call(self, service: str, method: str, target: AwsTarget, **params: Any) -> Any:
+    async def call(self, service: str, method: str, target: AwsTarget, /, **params: Any) -> Any:
         """Call ``service.method(**params)`` at ``target``; return its response.
 
+        The first arguments are positional-only, so that request members
+        named like them (UpdateService's ``service``) pass through ``params``.
         Transient failures are retried within the policy; what is left is raised
         as :class:`~reconciler.errors.TransientAwsError` (try again later) or
         :class:`~reconciler.errors.PermanentAwsError` (fix the request).
@@ -208,7 +210,7 @@ class Aws:
                 await asyncio.sleep(delay)
 
     async def paginate(
-        self, service: str, method: str, target: AwsTarget, result_key: str, **params: Any
+        self, service: str, method: str, target: AwsTarget, result_key: str, /, **params: Any
     ) -> list[Any]:
         """Every page of a list call, each page a paced and retried call of its own."""
         items: list[Any] = []

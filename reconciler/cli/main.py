@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "render",
     "lint",
     "plan",
+    "apply",
+    "status",
     "init",
     "emulator",
 )

@@ -101,7 +101,10 @@ async def apply_revision(
         on_progress=callbacks.on_progress,
     )
     runner = _Runner(aws, clock, options, planned, tracker, callbacks, concurrency)
-    outcomes = await runner.run()
+    try:
+        outcomes = await runner.run()
+    finally:
+        await tracker.close()
     return ApplyReport(files.revision, planned.plan, outcomes)
 
 
@@ -213,6 +216,8 @@ class _Runner:
             outcome = _plain_outcome(unit_plan, OutcomeResult.FAILED, str(exc), str(exc.reason))
         if outcome.revision is None:
             outcome = dataclasses.replace(outcome, revision=self._planned.plan.revision)
+        if not outcome.steps and outcome.result.ok:
+            outcome = dataclasses.replace(outcome, steps=unit_plan.steps)
         self._stage(unit_plan.unit, str(outcome.result))
         self._done[unit_plan.unit].set_result(outcome)
         return outcome

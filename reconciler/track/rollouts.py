@@ -19,6 +19,7 @@ A rollout ends when:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -72,7 +73,8 @@ class RolloutTracker:
     """Tracks any number of rollouts with one poller on one clock.
 
     Use ``await tracker.track(rollout)`` from as many tasks as there are
-    rollouts; the poller runs only while something is being tracked.
+    rollouts; the poller runs only while something is being tracked. Call
+    ``close()`` when done.
     """
 
     def __init__(
@@ -104,6 +106,14 @@ class RolloutTracker:
             return await future
         finally:
             self._tracked.pop(rollout.unit, None)
+
+    async def close(self) -> None:
+        """Stop the poller; every rollout still tracked is left as ECS has it."""
+        poller, self._poller = self._poller, None
+        if poller is not None and not poller.done():
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
 
     async def _poll_until_idle(self) -> None:
         while self._tracked:

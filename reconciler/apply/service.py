@@ -147,8 +147,11 @@ async def apply_unit(
         if StepKind.REGISTER_TASK_DEFINITION not in plan.steps or plan.desired_digest is None:
             return Applied(outcome(OutcomeResult.IN_SYNC, "task definition in sync"))
         arn, registered = await register_or_reuse(aws, target, unit, plan.desired_digest)
-        verb = "registered" if registered else "reused"
-        return Applied(outcome(OutcomeResult.SUCCEEDED, f"{verb} {_revision(arn)}", arn))
+        if not registered:
+            # Without a service, live never shows the task definition: the
+            # revision found by its digest is what "in sync" means here.
+            return Applied(outcome(OutcomeResult.IN_SYNC, f"{_revision(arn)} in sync", arn))
+        return Applied(outcome(OutcomeResult.SUCCEEDED, f"registered {_revision(arn)}", arn))
 
     if not live.exists:
         return await _create(aws, clock, unit, plan, options, target)

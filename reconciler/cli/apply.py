@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -117,9 +119,9 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         wait=WaitMode(args.wait) if args.wait else None,
     )
-    _route_audit_lines(sys.stderr)
     view = ProgressView(sys.stdout, Style.for_stream(sys.stdout), live=args.output == "text")
-    report = asyncio.run(_apply(files, args, options, view))
+    with audit_lines_to(sys.stderr):
+        report = asyncio.run(_apply(files, args, options, view))
     view.finish()
 
     if args.output == "json":
@@ -162,15 +164,22 @@ async def _apply(
         aws.close()
 
 
-def _route_audit_lines(stream: TextIO) -> None:
-    """Audit lines are JSON on stderr whatever the log level: they are the record."""
+@contextlib.contextmanager
+def audit_lines_to(stream: TextIO) -> Iterator[None]:
+    """Audit lines are JSON on ``stream`` whatever the log level: they are the record."""
     audit = logging.getLogger("reconciler.audit")
-    if not audit.handlers:
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        audit.addHandler(handler)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = audit.level, audit.propagate
+    audit.addHandler(handler)
     audit.setLevel(logging.INFO)
     audit.propagate = False
+    try:
+        yield
+    finally:
+        audit.removeHandler(handler)
+        audit.setLevel(level)
+        audit.propagate = propagate
 
 
 @dataclass(slots=True)

@@ -122,7 +122,8 @@ def test_auto_scaling_targets_match_the_policy_and_are_suspended_only_during_the
     report = apply(emulator, aws, applied, on_event=on_event)  # type: ignore[arg-type]
 
     assert report.ok
-    assert seen_during_rollout and all(seen_during_rollout)
+    assert seen_during_rollout
+    assert all(seen_during_rollout)
 
     targets = scalable_targets(emulator)
     for unit, name in SERVICES.items():

@@ -36,7 +36,7 @@ test: install peers lint
 	$(PY) -m pytest
 
 demo: install
-	$(PY) examples/rolling_update.py
+	$(PY) examples/apply_sample_repo.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) .pytest_cache .mypy_cache .ruff_cache

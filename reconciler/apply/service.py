@@ -12,9 +12,10 @@ Apply never waits for the rollout it starts: it hands back a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.apply.requests import (
@@ -38,8 +39,10 @@ from reconciler.aws import Aws, AwsTarget
 from reconciler.clock import Clock
 from reconciler.errors import Reason
 from reconciler.model import (
+    TAG_BAD_REVISION,
     TAG_DIGEST,
     TAG_OWNER,
+    TAG_REVISION,
     TAG_SUSPENDED,
     TAG_TASK_DEFINITION,
     DesiredUnit,
@@ -84,12 +87,18 @@ class Applied:
     """What applying one unit led to: a finished outcome, or a rollout to track.
 
     ``resume_scaling`` says auto scaling was suspended for the rollout and
-    must be resumed once it ends.
+    must be resumed once it ends. ``applied_tags`` are the state tags
+    (revision, digest, task definition) that :func:`record_rollout` writes on
+    ``service_arn`` once the rollout succeeded: until then the service keeps
+    saying what ran before, and a failed rollout leaves it saying so.
     """
 
     outcome: Outcome | None = None
     rollout: Rollout | None = None
     resume_scaling: bool = False
+    service_arn: str | None = None
+    applied_tags: Mapping[str, str] = field(default_factory=dict)
+    bad_revision_tagged: bool = False
 
 
 def target_of(unit: DesiredUnit) -> AwsTarget:
@@ -242,7 +251,8 @@ async def _create(
         await register_scalable_target(
             aws, target, unit.config.cluster, str(unit.config.service), bounds, suspended=suspend
         )
-    return _rollout_or_started(unit, plan, options, service, arn, started_at, suspend)
+    applied = _rollout_or_started(unit, plan, options, service, arn, started_at, suspend)
+    return dataclasses.replace(applied, service_arn=str(service["serviceArn"]))
 
 
 async def _settle_in_sync(
@@ -268,16 +278,20 @@ async def _settle_in_sync(
     stale = live.tags.get(TAG_TASK_DEFINITION) != running or live.tags.get(TAG_DIGEST) != (
         tag_value(plan.desired_digest) if plan.desired_digest else None
     )
-    if stale or not owned_by(live, options.owner):
-        await _write_tags(aws, target, unit, live, options, plan.desired_digest, running)
-
     bounds = unit.policy.autoscaling
     suspended = bounds is not None and is_suspended(live.scalable_target)
     deployment = in_progress_deployment(live.service)
     if deployment is not None and deployment.get("taskDefinition") == running:
         rollout = _rollout(unit, plan, options, live.service, str(running), clock.now())
         if rollout is not None:
-            return Applied(rollout=rollout, resume_scaling=suspended)
+            await _write_tags(aws, target, unit, live, options, None)
+            return Applied(
+                rollout=rollout,
+                resume_scaling=suspended,
+                **_recorded(unit, live, options, plan.desired_digest, running),
+            )
+    if stale or not owned_by(live, options.owner):
+        await _write_tags(aws, target, unit, live, options, (plan.desired_digest, running))
     if suspended and bounds is not None:
         await resume_scaling(aws, target, unit.config.cluster, str(unit.config.service), bounds)
     return Applied(outcome(OutcomeResult.IN_SYNC, "in sync", running))
@@ -356,11 +370,19 @@ async def _update(
                 "changed_paths": [c.path for c in plan.changes],
             },
         )
-    await _write_tags(aws, target, unit, live, options, plan.desired_digest, running)
-
     if update is None:
+        await _write_tags(aws, target, unit, live, options, (plan.desired_digest, running))
         return Applied(outcome(OutcomeResult.SUCCEEDED, "tags and scaling applied", running))
-    return _rollout_or_started(unit, plan, options, service, str(running), started_at, suspend)
+
+    # The state tags wait for the rollout to succeed; the unit's own tags do not.
+    await _write_tags(aws, target, unit, live, options, None)
+    applied = _rollout_or_started(unit, plan, options, service, str(running), started_at, suspend)
+    if applied.rollout is None:
+        await _write_tags(aws, target, unit, live, options, (plan.desired_digest, running))
+        return applied
+    return dataclasses.replace(
+        applied, **_recorded(unit, live, options, plan.desired_digest, running)
+    )
 
 
 def _desired_count(unit: DesiredUnit, live: LiveUnit) -> int | None:
@@ -420,27 +442,54 @@ async def _wait_for_foreign_deployment(
         await clock.sleep(BUSY_POLL_INTERVAL)
 
 
+def _recorded(
+    unit: DesiredUnit,
+    live: LiveUnit,
+    options: ApplyOptions,
+    digest: str | None,
+    task_definition_arn: str | None,
+) -> dict[str, Any]:
+    """What :func:`record_rollout` needs to write once a rollout on ``live`` ends."""
+    assert live.service is not None
+    return {
+        "service_arn": str(live.service["serviceArn"]),
+        "applied_tags": _state_tags(unit, options, digest, task_definition_arn),
+        "bad_revision_tagged": TAG_BAD_REVISION in live.tags,
+    }
+
+
+def _state_tags(
+    unit: DesiredUnit, options: ApplyOptions, digest: str | None, task_definition_arn: str | None
+) -> dict[str, str]:
+    return state_tags(
+        owner=options.owner,
+        unit=unit.id,
+        revision=unit.revision,
+        digest=digest,
+        task_definition=task_definition_arn,
+    )
+
+
 async def _write_tags(
     aws: Aws,
     target: AwsTarget,
     unit: DesiredUnit,
     live: LiveUnit,
     options: ApplyOptions,
-    digest: str | None,
-    task_definition_arn: str | None,
+    applied: tuple[str | None, str | None] | None,
 ) -> None:
-    """Record what was applied on the service, and apply the unit's own tag changes."""
+    """Apply the unit's own tag changes and claim the service.
+
+    With ``applied`` (digest, task definition ARN), also record what runs; a
+    rollout in flight records it later, through :func:`record_rollout`.
+    """
     assert live.service is not None
     desired = {t["key"]: t["value"] for t in user_tags(service_definition(unit))}
-    desired.update(
-        state_tags(
-            owner=options.owner,
-            unit=unit.id,
-            revision=unit.revision,
-            digest=digest,
-            task_definition=task_definition_arn,
-        )
-    )
+    if applied is None:
+        desired.update(_state_tags(unit, options, None, None))
+        desired.pop(TAG_REVISION, None)
+    else:
+        desired.update(_state_tags(unit, options, *applied))
     to_set, to_remove = tag_changes(live.tags, desired, unit.config.ignore_tags)
     arn = live.service["serviceArn"]
     if to_set:
@@ -448,6 +497,36 @@ async def _write_tags(
         await aws.call("ecs", "tag_resource", target, resourceArn=arn, tags=tags)
     if to_remove:
         await aws.call("ecs", "untag_resource", target, resourceArn=arn, tagKeys=to_remove)
+
+
+async def record_rollout(aws: Aws, unit: DesiredUnit, applied: Applied, succeeded: bool) -> None:
+    """Write on the service how its rollout ended.
+
+    A success records the revision, digest and task definition now running
+    (and clears an earlier ``gitops:bad-revision``); a failure marks the
+    revision bad, leaving the state tags on what ran before.
+    """
+    if applied.service_arn is None:
+        return
+    target = target_of(unit)
+    if succeeded:
+        if applied.applied_tags:
+            tags = [{"key": k, "value": v} for k, v in applied.applied_tags.items()]
+            await aws.call(
+                "ecs", "tag_resource", target, resourceArn=applied.service_arn, tags=tags
+            )
+        if applied.bad_revision_tagged:
+            await aws.call(
+                "ecs",
+                "untag_resource",
+                target,
+                resourceArn=applied.service_arn,
+                tagKeys=[TAG_BAD_REVISION],
+            )
+        return
+    if unit.revision:
+        bad = [{"key": TAG_BAD_REVISION, "value": tag_value(unit.revision)}]
+        await aws.call("ecs", "tag_resource", target, resourceArn=applied.service_arn, tags=bad)
 
 
 def _rollout(

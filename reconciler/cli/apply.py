@@ -228,7 +228,8 @@ class ProgressView:
             self._erase()
         self._stream.write(f"  {unit}: {message}\n")
         self._drawn = 0
-        self._show(unit, self._lines.setdefault(unit, _Line()))
+        if self._redraw:
+            self._show(unit, self._lines.setdefault(unit, _Line()))
 
     def finish(self) -> None:
         self._stream.flush()

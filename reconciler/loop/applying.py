@@ -20,6 +20,7 @@ from reconciler.apply import (
     Applied,
     ApplyOptions,
     apply_unit,
+    record_rollout,
     resume_scaling,
     target_of,
 )
@@ -279,6 +280,7 @@ class _Runner:
         assert applied.rollout is not None
         try:
             outcome = await self._tracker.track(applied.rollout)
+            await record_rollout(self._aws, unit, applied, outcome.result.ok)
         finally:
             bounds = unit.policy.autoscaling
             if applied.resume_scaling and bounds is not None:

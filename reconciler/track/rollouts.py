@@ -279,7 +279,8 @@ class RolloutTracker:
         parts.extend(await self._stopped_reasons(rollout, target))
         if len(parts) < 2:
             parts.extend(_failure_events(service.get("events") or [])[:1])
-        return "; ".join(dict.fromkeys(parts)) or "the rollout failed; ECS gave no reason"
+        said = dict.fromkeys(part.rstrip(". ") for part in parts if part)
+        return "; ".join(said) or "the rollout failed; ECS gave no reason"
 
     async def _stopped_reasons(self, rollout: Rollout, target: AwsTarget) -> list[str]:
         try:

@@ -14,6 +14,7 @@ import pytest
 
 from reconciler.errors import Reason
 from reconciler.model import (
+    TAG_BAD_REVISION,
     TAG_DIGEST,
     TAG_OWNER,
     TAG_REVISION,
@@ -136,7 +137,7 @@ def test_auto_scaling_targets_match_the_policy_and_are_suspended_only_during_the
 def test_an_image_bump_rolls_out_to_completed_with_one_registration_and_one_update(
     emulator: EmulatorHandle, aws: object, applied: GitRepo, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bump_image(applied, "api", "1.4.2", "1.4.3")
+    revision = bump_image(applied, "api", "1.4.2", "1.4.3")
 
     with caplog.at_level(logging.INFO, logger="reconciler.audit"):
         report = apply(emulator, aws, applied)  # type: ignore[arg-type]
@@ -151,6 +152,8 @@ def test_an_image_bump_rolls_out_to_completed_with_one_registration_and_one_upda
     api = describe(emulator, "api")["api"]
     assert api["taskDefinition"].endswith("prod-api:2")
     assert [d["rolloutState"] for d in api["deployments"]] == ["COMPLETED"]
+    assert tags_of(api)[TAG_REVISION] == revision
+    assert tags_of(api)[TAG_TASK_DEFINITION] == api["taskDefinition"]
     calls = writes(emulator)
     assert calls["ecs:RegisterTaskDefinition"] == 1
     assert calls["ecs:UpdateService"] == 1
@@ -172,7 +175,8 @@ def test_applying_twice_does_nothing_the_second_time(
 def test_a_failing_image_is_rolled_back_by_the_circuit_breaker_and_reported_with_ecs_reason(
     emulator: EmulatorHandle, aws: object, applied: GitRepo
 ) -> None:
-    bump_image(applied, "batch", "0.9.7", "broken-0.9.8")
+    good_revision = str(applied.repo.head.target)
+    bad_revision = bump_image(applied, "batch", "0.9.7", "broken-0.9.8")
 
     report = apply(emulator, aws, applied)  # type: ignore[arg-type]
 
@@ -188,6 +192,11 @@ def test_a_failing_image_is_rolled_back_by_the_circuit_breaker_and_reported_with
     assert service["taskDefinition"].endswith("prod-batch-worker:1")
     target = scalable_targets(emulator)["batch-worker"]
     assert not target["SuspendedState"]["DynamicScalingInSuspended"]  # type: ignore[index]
+    # The service still says what ran before, and which revision failed.
+    tags = tags_of(service)
+    assert tags[TAG_REVISION] == good_revision
+    assert tags[TAG_TASK_DEFINITION].endswith("prod-batch-worker:1")
+    assert tags[TAG_BAD_REVISION] == bad_revision
 
 
 def test_a_failure_skips_the_units_that_depend_on_it_and_no_others(

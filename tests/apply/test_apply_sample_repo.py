@@ -23,6 +23,7 @@ from reconciler.model import (
     TAG_UNIT,
     OutcomeResult,
     PlanStatus,
+    WaitMode,
 )
 from reconciler.plan import desired_digest
 from tests.apply.sample import OWNER, GitRepo, apply, by_unit, describe, plan, seed_sample
@@ -372,3 +373,47 @@ def test_the_digest_tag_is_the_plan_stages_digest(
     assert unit is not None
 
     assert tags_of(describe(emulator, "api")["api"])[TAG_DIGEST] == desired_digest(unit)
+
+
+def test_a_later_wave_starts_once_every_earlier_wave_has_ended(
+    emulator: EmulatorHandle, aws: object, repo: GitRepo
+) -> None:
+    repo.write(
+        "batch/reconciler.yml", (repo.root / "batch/reconciler.yml").read_text() + "wave: 1\n"
+    )
+    repo.commit("batch: after the web services")
+    stages: list[tuple[str, str]] = []
+
+    report = apply(emulator, aws, repo, stages=stages)  # type: ignore[arg-type]
+
+    assert report.ok
+    batch_applying = stages.index(("batch", "applying"))
+    assert batch_applying > stages.index(("api", "succeeded"))
+    assert batch_applying > stages.index(("frontend", "succeeded"))
+
+
+def test_wait_none_starts_rollouts_and_returns(
+    emulator: EmulatorHandle, aws: object, applied: GitRepo
+) -> None:
+    bump_image(applied, "batch", "0.9.7", "0.9.8")
+
+    report = apply(emulator, aws, applied, wait=WaitMode.NONE)  # type: ignore[arg-type]
+
+    batch = by_unit(report)["batch"]
+    assert batch.result is OutcomeResult.STARTED
+    assert report.ok
+    deployment = describe(emulator, "batch-worker")["batch-worker"]["deployments"][0]
+    assert deployment["rolloutState"] == "IN_PROGRESS"
+
+
+def test_plan_is_in_sync_when_the_task_definition_must_be_described(
+    emulator: EmulatorHandle, aws: object, applied: GitRepo
+) -> None:
+    arn = describe(emulator, "api")["api"]["serviceArn"]
+    emulator.client("ecs").untag_resource(resourceArn=arn, tagKeys=[TAG_TASK_DEFINITION])
+    emulator.reset_stats()
+
+    planned = plan(aws, applied)  # type: ignore[arg-type]
+
+    assert emulator.stats()["ecs:DescribeTaskDefinition"] == 1
+    assert {u.unit: u.status for u in planned.plan.units}["api"] is PlanStatus.IN_SYNC

@@ -37,7 +37,7 @@ from reconciler.apply.scaling import (
 from reconciler.apply.taskdefs import register_or_reuse
 from reconciler.aws import Aws, AwsTarget
 from reconciler.clock import Clock
-from reconciler.errors import Reason
+from reconciler.errors import Reason, ReconcilerError
 from reconciler.model import (
     TAG_BAD_REVISION,
     TAG_DIGEST,
@@ -360,7 +360,15 @@ async def _update(
     # One change, one deployment.
     started_at = clock.now()
     if update is not None:
-        response = await aws.call("ecs", "update_service", target, **update)
+        try:
+            response = await aws.call("ecs", "update_service", target, **update)
+        except ReconcilerError:
+            # No rollout will end to resume it: resume now, then report.
+            if suspend and bounds is not None:
+                await resume_scaling(
+                    aws, target, unit.config.cluster, str(unit.config.service), bounds
+                )
+            raise
         service = {**response["service"], "tags": service.get("tags", [])}
         log.info(
             "service updated",

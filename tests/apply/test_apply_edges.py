@@ -145,3 +145,22 @@ def test_many_rollouts_are_tracked_with_ten_services_a_describe(
     # service would need at least 23 more.
     tracking = emulator.stats()["ecs:DescribeServices"] - 3
     assert 0 < tracking < 23
+
+
+def test_an_update_that_fails_is_reported_and_leaves_auto_scaling_running(
+    emulator: EmulatorHandle, aws: object, repo: GitRepo
+) -> None:
+    assert apply(emulator, aws, repo, ["api"]).ok  # type: ignore[arg-type]
+    repo.replace("api/reconciler.yml", 'IMAGE_TAG: "1.4.2"', 'IMAGE_TAG: "1.4.3"')
+    repo.commit("api: 1.4.3")
+    emulator.faults(operations=["ecs:UpdateService"], error_rate=1.0)
+
+    report = apply(emulator, aws, repo, ["api"])  # type: ignore[arg-type]
+
+    api = by_unit(report)["api"]
+    assert api.result is OutcomeResult.FAILED
+    assert "UpdateService" in api.message
+    target = emulator.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=["service/prod/api"]
+    )["ScalableTargets"][0]
+    assert not target["SuspendedState"]["DynamicScalingInSuspended"]

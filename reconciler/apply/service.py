@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.apply.requests import (
     create_service_request,
@@ -190,7 +190,20 @@ async def apply_unit(
     return await _update(aws, clock, unit, live, plan, options, target)
 
 
-def _outcome_for(unit: DesiredUnit, plan: UnitPlan) -> Any:
+class _OutcomeOf(Protocol):
+    """Builds a unit's outcome, the unit and its plan filled in."""
+
+    def __call__(
+        self,
+        result: OutcomeResult,
+        message: str,
+        task_definition_arn: str | None = None,
+        *,
+        reason: str | None = None,
+    ) -> Outcome: ...
+
+
+def _outcome_for(unit: DesiredUnit, plan: UnitPlan) -> _OutcomeOf:
     def outcome(
         result: OutcomeResult,
         message: str,

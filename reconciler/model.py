@@ -432,3 +432,63 @@ class CommitStatus:
     state: CommitState
     description: str
     target_url: str | None = None
+
+
+class OutcomeResult(enum.StrEnum):
+    """How one unit's apply ended, as the summary and the exit code read it."""
+
+    IN_SYNC = "in_sync"
+    SUCCEEDED = "succeeded"
+    STARTED = "started"
+    PENDING = "pending"
+    FAILED = "failed"
+    REFUSED = "refused"
+    SKIPPED = "skipped"
+
+    @property
+    def ok(self) -> bool:
+        return self in (OutcomeResult.IN_SYNC, OutcomeResult.SUCCEEDED, OutcomeResult.STARTED)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A deployment apply started (or adopted) on one service, to be tracked.
+
+    ``started_at`` and ``deadline`` are in the clock's seconds; ``deployment_id``
+    is the ECS deployment (``ecs-svc/...``) that became PRIMARY.
+    """
+
+    unit: str
+    region: str
+    role_arn: str | None
+    external_id: str | None
+    cluster: str
+    service: str
+    deployment_id: str
+    task_definition_arn: str
+    started_at: float
+    deadline: float
+    wait: WaitMode
+    revision: str | None = None
+    changed_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one unit's apply ended, and why, in ECS's words where ECS gave them.
+
+    ``reason`` is a :class:`reconciler.errors.Reason` value, or ``SUSPENDED`` /
+    ``DEPENDENCY_FAILED`` for units apply left alone on purpose.
+    """
+
+    unit: str
+    result: OutcomeResult
+    reason: str | None = None
+    message: str = ""
+    revision: str | None = None
+    cluster: str | None = None
+    service: str | None = None
+    task_definition_arn: str | None = None
+    deployment_id: str | None = None
+    changed_paths: tuple[str, ...] = ()
+    steps: tuple[StepKind, ...] = ()

@@ -211,7 +211,7 @@ class Aws:
                 await asyncio.sleep(delay)
 
     async def paginate(
-        self, service: str, method: str, target: AwsTarget, result_key: str, **params: Any
+        self, service: str, method: str, target: AwsTarget, result_key: str, /, **params: Any
     ) -> list[Any]:
         """Every page of a list call, each page a paced and retried call of its own."""
         items: list[Any] = []

@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "render",
     "lint",
     "plan",
+    "apply",
+    "status",
     "init",
     "emulator",
     "scale",

@@ -197,10 +197,21 @@ def _live_unit(
         service=service,
         tags=_tags(service.get("tags")),
         task_definition_arn=arn,
-        task_definition=cached[0] if cached else None,
+        task_definition=_with_tags(*cached) if cached else None,
         task_definition_reused=reused,
         scalable_target=targets.get(_resource_id(request.cluster, service)),
     )
+
+
+def _with_tags(definition: JsonObject, tags: Mapping[str, str]) -> JsonObject:
+    """The described body with its tags, which DescribeTaskDefinition returns beside it.
+
+    Without them a unit's task definition tags would read as changed every time
+    the revision is described, and be registered again.
+    """
+    if not tags or definition.get("tags"):
+        return definition
+    return {**definition, "tags": [{"key": k, "value": v} for k, v in tags.items()]}
 
 
 async def _describe_services(

@@ -18,6 +18,7 @@ from reconciler.model import (
     TAG_REVISION,
     DesiredUnit,
     Finding,
+    LiveUnit,
     Plan,
     RenderResult,
     Severity,
@@ -31,10 +32,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class PlannedRevision:
-    """A plan and the rendered units it was made from."""
+    """A plan, the rendered units it was made from, and the live state it read."""
 
     plan: Plan
     rendered: Mapping[str, RenderResult] = field(default_factory=dict)
+    live: Mapping[str, LiveUnit] = field(default_factory=dict)
 
 
 def target_of(unit: DesiredUnit) -> AwsTarget:
@@ -97,7 +99,8 @@ async def plan_revision(
             )
             continue
         plans.append(plan_unit(unit, fetched.live, applied.get(unit.id)))
-    return PlannedRevision(Plan(files.revision, tuple(plans)), rendered)
+    read = {unit_id: r.live for unit_id, r in live.items() if r.live is not None}
+    return PlannedRevision(Plan(files.revision, tuple(plans)), rendered, read)
 
 
 async def _applied_units(

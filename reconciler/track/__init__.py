@@ -1,0 +1,6 @@
+"""The track stage: follow the rollouts apply started until ECS says they ended."""
+
+from reconciler.track.rollouts import Progress, RolloutTracker
+from reconciler.track.status import UnitStatus, read_status
+
+__all__ = ["Progress", "RolloutTracker", "UnitStatus", "read_status"]

@@ -31,10 +31,11 @@ COMMAND_MODULES = (
     "plan",
     "apply",
     "status",
-    "init",
-    "emulator",
     "scale",
     "set-image",
+    "init",
+    "run",
+    "emulator",
 )
 
 

@@ -85,12 +85,18 @@ async def apply_revision(
     dry_run: bool = False,
     callbacks: Callbacks | None = None,
     poll_interval: float = 5.0,
+    planned: PlannedRevision | None = None,
 ) -> ApplyReport:
-    """Plan every unit of ``files`` (or those named), apply the plans and track them."""
+    """Plan every unit of ``files`` (or those named), apply the plans and track them.
+
+    A caller that planned already (the loop, which decides per unit whether to
+    apply) passes ``planned`` and nothing is read twice.
+    """
     callbacks = callbacks or Callbacks()
-    planned = await plan_revision(
-        files, aws, unit_ids, repo_path=repo_path, cache=TaskDefinitionCache()
-    )
+    if planned is None:
+        planned = await plan_revision(
+            files, aws, unit_ids, repo_path=repo_path, cache=TaskDefinitionCache()
+        )
     if dry_run:
         return ApplyReport(files.revision, planned.plan, tuple(_dry_run(planned.plan)))
 

@@ -8,10 +8,11 @@ and every other unit is still planned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.aws import Aws, AwsTarget
+from reconciler.apply import target_of
+from reconciler.aws import Aws
 from reconciler.desired import render_units
 from reconciler.live import LiveRequest, LiveResult, TaskDefinitionCache, fetch_live
 from reconciler.model import (
@@ -38,9 +39,14 @@ class PlannedRevision:
     rendered: Mapping[str, RenderResult] = field(default_factory=dict)
     live: Mapping[str, LiveUnit] = field(default_factory=dict)
 
-
-def target_of(unit: DesiredUnit) -> AwsTarget:
-    return AwsTarget(unit.config.region, unit.policy.aws.role_arn, unit.policy.aws.external_id)
+    def only(self, unit_ids: Iterable[str]) -> PlannedRevision:
+        """The same revision's plan, narrowed to ``unit_ids``."""
+        keep = set(unit_ids)
+        return PlannedRevision(
+            Plan(self.plan.revision, tuple(u for u in self.plan.units if u.unit in keep)),
+            {k: v for k, v in self.rendered.items() if k in keep},
+            {k: v for k, v in self.live.items() if k in keep},
+        )
 
 
 def first_error(result: RenderResult) -> Finding:

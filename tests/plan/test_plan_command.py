@@ -19,36 +19,7 @@ from reconciler.model import TAG_DIGEST, TAG_REVISION, TAG_TASK_DEFINITION, Plan
 from reconciler.plan import desired_digest
 from reconciler.source import open_repo_files
 from tests.conftest import EmulatorHandle, run_async
-
-
-def write_unit(root: Path, name: str, *, image: str = "nginx:1.27", count: int = 2) -> None:
-    folder = root / name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "ecspresso.yml").write_text(
-        f"region: us-east-1\ncluster: prod\nservice: {name}\n"
-        "service_definition: ecs-service-def.json\ntask_definition: ecs-task-def.json\n"
-    )
-    (folder / "ecs-task-def.json").write_text(
-        json.dumps(
-            {
-                "family": name,
-                "networkMode": "awsvpc",
-                "requiresCompatibilities": ["FARGATE"],
-                "cpu": "256",
-                "memory": "512",
-                "containerDefinitions": [{"name": "app", "image": image}],
-            }
-        )
-    )
-    (folder / "ecs-service-def.json").write_text(
-        json.dumps(
-            {
-                "desiredCount": count,
-                "launchType": "FARGATE",
-                "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-0a"]}},
-            }
-        )
-    )
+from tests.units import write_unit
 
 
 def deploy_as_applied(

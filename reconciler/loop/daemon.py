@@ -1,0 +1,593 @@
+"""The GitOps loop: watch a branch, reconcile what changed, report on the commits.
+
+Each new revision of the watched branch is planned, and every unit whose plan
+says something must change is applied and tracked; the units the commit
+changed get a commit status each (pending, then success or failure; error
+when the unit is invalid at that revision). Every ``drift_interval`` the units
+are planned again at the revision last reconciled: live moving away from it is
+drift, reported once per new drift (a status on ``ecs-drift/<unit>`` and an
+alert), or healed where the unit's policy says ``drift: heal``.
+
+All state lives in git and AWS, so a restarted loop rebuilds what it needs:
+rollouts still in progress are adopted by apply (it tracks them rather than
+starting another deployment), and a revision whose rollout failed
+(``gitops:bad-revision``) is not retried until a commit touches the unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.apply import ApplyOptions
+from reconciler.aws import Aws
+from reconciler.clock import Clock
+from reconciler.errors import Reason, ReconcilerError
+from reconciler.live import TaskDefinitionCache
+from reconciler.loop.applying import ApplyReport, Callbacks, apply_revision
+from reconciler.loop.planning import PlannedRevision, plan_revision
+from reconciler.model import (
+    TAG_BAD_REVISION,
+    TAG_REVISION,
+    TAG_SUSPENDED,
+    Cause,
+    CommitState,
+    CommitStatus,
+    DesiredUnit,
+    DriftPolicy,
+    Outcome,
+    OutcomeResult,
+    PlanStatus,
+    RolloutRecord,
+    StatusSnapshot,
+    Sync,
+    SyncState,
+    UnitEvent,
+    UnitPlan,
+    UnitStatus,
+)
+from reconciler.report import (
+    Alert,
+    AlertKind,
+    AlertNotifier,
+    StatusReporter,
+    console_url,
+    drift_status,
+    invalid_status,
+    rollout_status,
+)
+from reconciler.report.logs import log_unit_cycle
+from reconciler.report.metrics import ReconcilerMetrics
+from reconciler.source import GitFiles
+from reconciler.source.remote import Mirror
+
+log = logging.getLogger(__name__)
+
+RECENT_EVENTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    """How ``reconciler run`` was asked to behave."""
+
+    owner: str
+    interval: float = 30.0
+    drift_interval: float = 300.0
+    read_only: bool = False
+    concurrency: int = 8
+    poll_interval: float = 5.0
+
+
+@dataclass(slots=True)
+class _UnitBook:
+    """What the loop remembers about one unit between cycles (for the status page)."""
+
+    cluster: str | None = None
+    service: str | None = None
+    sync: SyncState = SyncState.MISSING
+    live_revision: str | None = None
+    applied_revision: str | None = None
+    drift: tuple[str, ...] = ()
+    last_rollout: RolloutRecord | None = None
+    events: deque[UnitEvent] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
+
+    def note(self, message: str) -> None:
+        self.events.appendleft(UnitEvent(datetime.now(UTC), message))
+
+
+SYNC_OF_PLAN = {
+    PlanStatus.IN_SYNC: SyncState.IN_SYNC,
+    PlanStatus.CHANGED: SyncState.CHANGED,
+    PlanStatus.MISSING: SyncState.MISSING,
+    PlanStatus.ERROR: SyncState.ERROR,
+}
+
+
+class Reconciler:
+    """One watched branch, reconciled: the loop's state and its cycles.
+
+    It is also the web server's status source (``snapshot`` and ``ready``).
+    """
+
+    def __init__(
+        self,
+        settings: LoopSettings,
+        *,
+        mirror: Mirror,
+        aws: Aws,
+        clock: Clock,
+        reporter: StatusReporter | None = None,
+        alerts: AlertNotifier | None = None,
+        metrics: ReconcilerMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.mirror = mirror
+        self.aws = aws
+        self.clock = clock
+        self.reporter = reporter
+        self.alerts = alerts
+        self.metrics = metrics or ReconcilerMetrics()
+        self.metrics.follow_aws(aws)
+        self.head: str | None = None
+        self.reconciled: str | None = None
+        self._last_drift_check: float | None = None
+        self._units: dict[str, _UnitBook] = {}
+        self._ready = False
+        self._cache = TaskDefinitionCache()
+        self._posting: set[asyncio.Task[None]] = set()
+        self._desired: Mapping[str, DesiredUnit] = {}
+        self._live_tags: Mapping[str, Mapping[str, str]] = {}
+
+    # -- the status source -------------------------------------------------
+
+    def ready(self) -> bool:
+        return self._ready
+
+    def snapshot(self) -> StatusSnapshot:
+        units = tuple(
+            UnitStatus(
+                unit=unit_id,
+                cluster=book.cluster,
+                service=book.service,
+                sync=book.sync,
+                live_revision=book.live_revision,
+                applied_revision=book.applied_revision,
+                drift=book.drift,
+                last_rollout=book.last_rollout,
+                events=tuple(book.events),
+            )
+            for unit_id, book in sorted(self._units.items())
+        )
+        return StatusSnapshot(datetime.now(UTC), self.head, units)
+
+    # -- cycles -------------------------------------------------------------
+
+    async def cycle(self) -> None:
+        """Fetch; reconcile a new revision; check drift when it is due."""
+        started = time.perf_counter()
+        try:
+            fetched = await self.mirror.fetch()
+        except ReconcilerError as exc:
+            self.metrics.record_git_fetch(time.perf_counter() - started, failed=True)
+            # An unreachable remote is waited out; what AWS runs is left as it is.
+            log.warning("cannot fetch the watched branch", extra={"error": str(exc)})
+            return
+        self.metrics.record_git_fetch(fetched.seconds)
+        self.head = fetched.head
+
+        with self.metrics.reconcile_duration.time():
+            if fetched.head is not None and fetched.head != self.reconciled:
+                await self.reconcile(fetched.head)
+            elif self._drift_due():
+                await self.check_drift()
+        self.metrics.record_snapshot(self.snapshot())
+
+    def _drift_due(self) -> bool:
+        if self.reconciled is None:
+            return False
+        last = self._last_drift_check
+        return last is None or self.clock.now() - last >= self.settings.drift_interval
+
+    async def reconcile(self, revision: str) -> ApplyReport | None:
+        """Plan ``revision``, apply what must change, report on the commit."""
+        files = self.mirror.files(revision)
+        previous = self.reconciled
+        planned = await plan_revision(
+            files, self.aws, repo_path=str(self.mirror.path), cache=self._cache
+        )
+        touched = changed_units(self.mirror, previous, revision, planned)
+        self._record_plan(planned)
+
+        # Invalid units get an error status on the commit that broke them.
+        for unit_plan in planned.plan.units:
+            if unit_plan.status is PlanStatus.ERROR and unit_plan.unit in touched:
+                await self._report_invalid(revision, unit_plan)
+
+        # Drift found on the way is reported (or healed) by the unit's policy,
+        # never applied as if git had asked for it.
+        heal = await self._handle_drift(planned)
+        selected = [
+            u.unit
+            for u in planned.plan.units
+            if (Cause.CHANGE in u.causes or not u.causes or u.unit in heal)
+            and self._should_apply(u, revision)
+        ]
+        report = None
+        if selected and not self.settings.read_only:
+            report = await self._apply(files, planned.only(selected), touched)
+        self.reconciled = revision
+        self._last_drift_check = self.clock.now()
+        self._ready = True
+        await self._drain_posting()
+        return report
+
+    def _should_apply(self, unit_plan: UnitPlan, revision: str) -> bool:
+        """Whether this cycle applies the unit; the reasons not to are noted for the page."""
+        if unit_plan.status is PlanStatus.ERROR:
+            return False
+        if unit_plan.status is PlanStatus.IN_SYNC:
+            # In sync may still hide a rollout a restart must adopt, or stale
+            # tags: apply finds out without starting anything.
+            return True
+        book = self._book(unit_plan.unit)
+        tags = self._live_tags.get(unit_plan.unit, {})
+        if tags.get(TAG_SUSPENDED, "").lower() not in ("", "false"):
+            return False
+        unit = self._desired.get(unit_plan.unit)
+        if unit is not None and unit.policy.sync is Sync.MANUAL:
+            book.note("sync: manual; waiting for a manual sync")
+            return False
+        bad = tags.get(TAG_BAD_REVISION)
+        if bad and not touched_since(self.mirror, bad, revision, unit_plan.unit, unit):
+            # A revision whose rollout failed is not retried until a commit
+            # touches the unit again.
+            book.note(f"not retrying {bad[:12]}, whose rollout failed")
+            return False
+        return True
+
+    async def _apply(
+        self, files: GitFiles, planned: PlannedRevision, touched: set[str]
+    ) -> ApplyReport:
+        revision = str(files.revision)
+
+        def on_stage(unit: str, stage: str) -> None:
+            book = self._book(unit)
+            book.note(stage)
+            if stage == "rolling out" and unit in touched:
+                unit_plan = next((u for u in planned.plan.units if u.unit == unit), None)
+                self._post(
+                    rollout_status(
+                        revision,
+                        unit,
+                        CommitState.PENDING,
+                        "rolling out",
+                        strategy=_strategy_of(planned, unit),
+                        stage=None,
+                        task_definition=None,
+                        target_url=self._console(planned, unit),
+                    )
+                )
+                if unit_plan is not None:
+                    log.info("rollout started", extra={"unit": unit, "revision": revision})
+
+        def on_event(unit: str, message: str) -> None:
+            self._book(unit).note(message)
+
+        report = await apply_revision(
+            files,
+            self.aws,
+            self.clock,
+            ApplyOptions(owner=self.settings.owner),
+            repo_path=str(self.mirror.path),
+            concurrency=self.settings.concurrency,
+            callbacks=Callbacks(on_stage=on_stage, on_event=on_event),
+            poll_interval=self.settings.poll_interval,
+            planned=planned,
+        )
+        for outcome in report.outcomes:
+            await self._report_outcome(revision, outcome, touched, planned)
+        return report
+
+    async def check_drift(self) -> None:
+        """Plan the revision last reconciled; report or heal what moved in AWS."""
+        if self.reconciled is None:
+            return
+        files = self.mirror.files(self.reconciled)
+        planned = await plan_revision(
+            files, self.aws, repo_path=str(self.mirror.path), cache=self._cache
+        )
+        self._record_plan(planned)
+        self._last_drift_check = self.clock.now()
+        heal = await self._handle_drift(planned)
+        if heal and not self.settings.read_only:
+            log.warning("healing drift", extra={"units": sorted(heal)})
+            await self._apply(files, planned.only(heal), set())
+        await self._drain_posting()
+
+    async def _handle_drift(self, planned: PlannedRevision) -> set[str]:
+        """Report each unit's new drift once; return the units whose policy heals it."""
+        heal: set[str] = set()
+        for unit_plan in planned.plan.units:
+            unit = self._desired.get(unit_plan.unit)
+            if unit is None or unit_plan.status is PlanStatus.ERROR:
+                continue
+            policy = unit.policy.drift
+            if policy is DriftPolicy.IGNORE:
+                continue
+            drifted = Cause.DRIFT in unit_plan.causes
+            book = self._book(unit_plan.unit)
+            paths = tuple(c.path for c in unit_plan.changes) if drifted else ()
+            applied = self._live_tags.get(unit_plan.unit, {}).get(TAG_REVISION)
+            if drifted and paths != book.drift:
+                book.note(f"drift: {', '.join(paths)}")
+                if applied:
+                    self._post(drift_status(applied, unit_plan.unit, list(paths)))
+                await self._alert(
+                    Alert(
+                        kind=AlertKind.DRIFT,
+                        unit=unit_plan.unit,
+                        revision=applied or planned.plan.revision or "",
+                        summary=f"{unit_plan.unit} drifted: {', '.join(paths)}",
+                        fingerprint=",".join(paths),
+                        paths=paths,
+                    )
+                )
+            elif not drifted and book.drift:
+                book.note("drift resolved")
+                if applied:
+                    self._post(drift_status(applied, unit_plan.unit, []))
+                if self.alerts is not None:
+                    self.alerts.clear(unit_plan.unit, AlertKind.DRIFT)
+            book.drift = paths
+            if drifted and policy is DriftPolicy.HEAL:
+                heal.add(unit_plan.unit)
+        return heal
+
+    # -- reporting ----------------------------------------------------------
+
+    def _record_plan(self, planned: PlannedRevision) -> None:
+        self._desired = {
+            unit_id: result.unit
+            for unit_id, result in planned.rendered.items()
+            if result.unit is not None
+        }
+        self._live_tags = {unit_id: dict(live.tags) for unit_id, live in planned.live.items()}
+        for unit_plan in planned.plan.units:
+            book = self._book(unit_plan.unit)
+            book.cluster, book.service = unit_plan.cluster, unit_plan.service
+            book.sync = SYNC_OF_PLAN[unit_plan.status]
+            tags = self._live_tags.get(unit_plan.unit, {})
+            if tags.get(TAG_SUSPENDED, "").lower() not in ("", "false"):
+                book.sync = SyncState.SUSPENDED
+            book.live_revision = tags.get(TAG_REVISION)
+            log_unit_cycle(
+                unit=unit_plan.unit,
+                cluster=unit_plan.cluster,
+                service=unit_plan.service,
+                revision=planned.plan.revision,
+                result=str(unit_plan.status),
+                reason=unit_plan.error.code if unit_plan.error else None,
+                changes=unit_plan.changes,
+                duration=0.0,
+            )
+
+    async def _report_invalid(self, revision: str, unit_plan: UnitPlan) -> None:
+        problem = str(unit_plan.error) if unit_plan.error else "the unit is invalid"
+        self._book(unit_plan.unit).note(f"invalid at {revision[:12]}: {problem}")
+        self._post(invalid_status(revision, unit_plan.unit, problem))
+        await self._alert(
+            Alert(
+                kind=AlertKind.INVALID_REVISION,
+                unit=unit_plan.unit,
+                revision=revision,
+                summary=f"{unit_plan.unit} is invalid at {revision[:12]}: {problem}",
+                fingerprint=revision,
+            )
+        )
+
+    async def _report_outcome(
+        self, revision: str, outcome: Outcome, touched: set[str], planned: PlannedRevision
+    ) -> None:
+        book = self._book(outcome.unit)
+        book.note(f"{outcome.result}: {outcome.message}")
+        if outcome.result in (OutcomeResult.SUCCEEDED, OutcomeResult.FAILED):
+            self.metrics.record_rollout(str(outcome.result))
+            book.last_rollout = RolloutRecord(
+                revision=revision,
+                result=str(outcome.result),
+                at=datetime.now(UTC),
+                reason=outcome.reason,
+                task_definition=outcome.task_definition_arn,
+                deployment_id=outcome.deployment_id,
+            )
+        if outcome.result.ok:
+            book.sync = SyncState.IN_SYNC
+            book.applied_revision = revision
+        elif outcome.result is OutcomeResult.FAILED:
+            book.sync = SyncState.ERROR
+        if outcome.unit not in touched:
+            return
+        state = CommitState.SUCCESS if outcome.result.ok else CommitState.FAILURE
+        if outcome.result in (OutcomeResult.REFUSED, OutcomeResult.SKIPPED):
+            state = CommitState.ERROR
+        self._post(
+            rollout_status(
+                revision,
+                outcome.unit,
+                state,
+                outcome.message,
+                strategy=_strategy_of(planned, outcome.unit),
+                stage=None,
+                task_definition=_short_arn(outcome.task_definition_arn),
+                target_url=self._console(planned, outcome.unit, outcome.deployment_id),
+            )
+        )
+        if outcome.result is OutcomeResult.FAILED:
+            await self._alert(
+                Alert(
+                    kind=AlertKind.ROLLOUT_FAILED,
+                    unit=outcome.unit,
+                    revision=revision,
+                    summary=f"{outcome.unit} failed at {revision[:12]}: {outcome.message}",
+                    fingerprint=revision,
+                )
+            )
+
+    def _console(
+        self, planned: PlannedRevision, unit_id: str, deployment_id: str | None = None
+    ) -> str | None:
+        result = planned.rendered.get(unit_id)
+        unit = result.unit if result else None
+        if unit is None or unit.config.service is None:
+            return None
+        return console_url(
+            unit.config.region, unit.config.cluster, unit.config.service, deployment_id
+        )
+
+    def _post(self, status: CommitStatus) -> None:
+        """Post a status in the background; the cycle waits for every post at its end."""
+        if self.reporter is None:
+            return
+        reporter = self.reporter
+
+        async def post() -> None:
+            try:
+                await reporter.report(status)
+                self.metrics.record_status_post(reporter.provider.name, str(status.state))
+            except ReconcilerError as exc:
+                self.metrics.record_status_post(
+                    reporter.provider.name, str(status.state), failed=True
+                )
+                log.error(
+                    "cannot post a commit status",
+                    extra={"context": status.context, "error": str(exc)},
+                )
+
+        task = asyncio.get_running_loop().create_task(post())
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    async def _drain_posting(self) -> None:
+        while self._posting:
+            await asyncio.gather(*list(self._posting), return_exceptions=True)
+
+    async def _alert(self, alert: Alert) -> None:
+        if self.alerts is None:
+            return
+        try:
+            await self.alerts.notify(alert)
+        except ReconcilerError as exc:
+            log.error("cannot send an alert", extra={"unit": alert.unit, "error": str(exc)})
+
+    def _book(self, unit_id: str) -> _UnitBook:
+        return self._units.setdefault(unit_id, _UnitBook())
+
+    async def close(self) -> None:
+        await self._drain_posting()
+
+
+def _short_arn(arn: str | None) -> str | None:
+    return arn.rsplit("/", 1)[-1] if arn else None
+
+
+def _strategy_of(planned: PlannedRevision, unit_id: str) -> str | None:
+    result = planned.rendered.get(unit_id)
+    unit = result.unit if result else None
+    if unit is None or unit.service is None:
+        return None
+    configuration = unit.service.get("deploymentConfiguration") or {}
+    strategy = configuration.get("strategy")
+    return str(strategy).lower().replace("_", "/") if strategy else "rolling"
+
+
+def touched_since(
+    mirror: Mirror, earlier: str, revision: str, unit_id: str, unit: DesiredUnit | None
+) -> bool:
+    """Whether a commit between ``earlier`` and ``revision`` changed the unit's files."""
+    try:
+        before = mirror.files(earlier)
+    except ReconcilerError:
+        return True  # history rewritten: treat the unit as changed
+    after = mirror.files(revision)
+    return _differs(before, after, unit_id, unit.files if unit else ())
+
+
+def _differs(before: GitFiles, after: GitFiles, unit_id: str, paths: Sequence[str]) -> bool:
+    return before.tree_id(unit_id) != after.tree_id(unit_id) or any(
+        _read(before, path) != _read(after, path) for path in paths
+    )
+
+
+def changed_units(
+    mirror: Mirror, previous: str | None, revision: str, planned: PlannedRevision
+) -> set[str]:
+    """The units this revision changes: those whose files differ from what was applied.
+
+    A unit's base is the revision its service is tagged with (what runs), else
+    the revision this process reconciled last; a unit with neither is new. Its
+    files are its folder and every file it read outside it (the repo-wide
+    policy, Jsonnet libraries).
+    """
+    touched: set[str] = set()
+    for unit_plan in planned.plan.units:
+        unit_id = unit_plan.unit
+        live = planned.live.get(unit_id)
+        base = (live.tags.get(TAG_REVISION) if live is not None else None) or previous
+        result = planned.rendered.get(unit_id)
+        unit = result.unit if result else None
+        if base is None or base == revision:
+            if base is None:
+                touched.add(unit_id)
+            continue
+        if touched_since(mirror, base, revision, unit_id, unit):
+            touched.add(unit_id)
+    return touched
+
+
+def _read(files: GitFiles, path: str) -> bytes | None:
+    try:
+        return files.read_bytes(path)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+async def run_forever(
+    reconciler: Reconciler, clock: Clock, stop: asyncio.Event, wake: asyncio.Event
+) -> None:
+    """Cycle until ``stop``: at every ``wake`` (webhook, local commit) or interval."""
+    interval = reconciler.settings.interval
+    while not stop.is_set():
+        try:
+            await reconciler.cycle()
+        except ReconcilerError as exc:
+            if exc.reason is Reason.AWS_THROTTLED or exc.transient:
+                log.warning("cycle interrupted, retrying later", extra={"error": str(exc)})
+            else:
+                log.error("cycle failed", extra={"error": str(exc)})
+        wake.clear()
+        sleeper = asyncio.ensure_future(clock.sleep(interval))
+        woken = asyncio.ensure_future(wake.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({sleeper, woken, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, woken, stopped):
+                task.cancel()
+            await asyncio.gather(sleeper, woken, stopped, return_exceptions=True)
+
+
+def default_owner(url: str, branch: str) -> str:
+    """What a service's ``gitops:owner`` tag says: the repository and branch."""
+    return f"{url}@{branch}"
+
+
+def data_path(data_dir: str | Path) -> Path:
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,360 @@
+"""The GitOps loop end to end: ``git daemon`` on loopback, the emulator, statuses in git notes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from reconciler.aws import Aws
+from reconciler.clock import EmulatorClock
+from reconciler.errors import TransientError
+from reconciler.loop.daemon import LoopSettings, Reconciler
+from reconciler.model import TAG_SUSPENDED, CommitState, SyncState
+from reconciler.report import AlertNotifier, StatusReporter, StatusSettings, make_status_provider
+from reconciler.source.remote import GitRemote, Mirror
+from tests.conftest import EmulatorHandle, run_async
+from tests.units import write_unit
+from tests.watch.gitserve import GitDaemon, git
+
+OWNER = "git://units@main"
+
+WRITE_OPERATIONS = (
+    "Register",
+    "Create",
+    "Update",
+    "Delete",
+    "Tag",
+    "Untag",
+    "Put",
+    "Stop",
+    "Suspend",
+)
+
+
+class Repo:
+    """A working copy pushing to a bare repository served by ``git daemon``."""
+
+    def __init__(self, root: Path, daemon: GitDaemon) -> None:
+        self.work = root / "work"
+        self.bare = root / "served" / "units.git"
+        self.daemon = daemon
+        self.url = daemon.url("units.git")
+        git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        git(self.bare, "config", "daemon.receivepack", "true")
+        git(root, "init", "-q", "-b", "main", str(self.work))
+        git(self.work, "remote", "add", "origin", str(self.bare))
+
+    def commit(self, message: str) -> str:
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "-m", message)
+        git(self.work, "push", "-q", "origin", "main")
+        return git(self.work, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repo]:
+    (tmp_path / "served").mkdir()
+    daemon = GitDaemon(tmp_path / "served")
+    daemon.start()
+    try:
+        yield Repo(tmp_path, daemon)
+    finally:
+        daemon.stop()
+
+
+class Alerts:
+    """A webhook receiver on 127.0.0.1 that keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append(await request.json())
+        return web.Response(status=204)
+
+
+class Harness:
+    """One reconciler wired as ``reconciler run`` wires it, driven cycle by cycle."""
+
+    def __init__(
+        self, emulator: EmulatorHandle, aws: Aws, repo: Repo, data: Path, **settings: Any
+    ) -> None:
+        self.emulator = emulator
+        self.repo = repo
+        self.clock = EmulatorClock(emulator.endpoint)
+        self.mirror = Mirror(GitRemote(repo.url), data)
+        self.alerts = Alerts()
+        self.aws = aws
+        self.settings = LoopSettings(owner=OWNER, poll_interval=5.0, **settings)
+
+    async def cycles(self, count: int = 1) -> Reconciler:
+        runner = web.AppRunner(web.Application())
+        runner.app.router.add_post("/alert", self.alerts.handle)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        alerts = AlertNotifier(f"http://127.0.0.1:{port}/alert", clock=self.clock)
+        with contextlib.suppress(TransientError):  # the remote may be down: the loop copes
+            await self.mirror.fetch()
+        provider = make_status_provider(StatusSettings(repo=str(self.mirror.path)))
+        reconciler = Reconciler(
+            self.settings,
+            mirror=self.mirror,
+            aws=self.aws,
+            clock=self.clock,
+            reporter=StatusReporter(provider, clock=self.clock),
+            alerts=alerts,
+        )
+        try:
+            for _ in range(count):
+                await reconciler.cycle()
+        finally:
+            await reconciler.close()
+            await alerts.close()
+            await provider.close()
+            await runner.cleanup()
+        return reconciler
+
+    def run(self, count: int = 1) -> Reconciler:
+        return run_async(self.cycles(count))
+
+    def statuses(self, revision: str) -> dict[str, tuple[str, str]]:
+        provider = make_status_provider(StatusSettings(repo=str(self.mirror.path), remote=None))
+
+        async def read() -> dict[str, tuple[str, str]]:
+            try:
+                found = await provider.statuses(revision)
+            finally:
+                await provider.close()
+            return {s.context: (str(s.state), s.description) for s in found}
+
+        return run_async(read())
+
+
+@pytest.fixture
+def harness(emulator: EmulatorHandle, aws: Aws, repo: Repo, tmp_path: Path) -> Harness:
+    emulator.client("ecs").create_cluster(clusterName="prod")
+    return Harness(emulator, aws, repo, tmp_path / "data")
+
+
+def writes(stats: dict[str, int]) -> dict[str, int]:
+    return {
+        name: count
+        for name, count in stats.items()
+        if name.split(":", 1)[1].startswith(WRITE_OPERATIONS)
+    }
+
+
+def test_a_pushed_commit_is_rolled_out_and_its_units_get_a_status_each(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    write_unit(repo.work, "web")
+    first = repo.commit("two services")
+
+    reconciler = harness.run()
+
+    services = emulator.client("ecs").describe_services(cluster="prod", services=["api", "web"])
+    assert [s["runningCount"] for s in services["services"]] == [2, 2]
+    statuses = harness.statuses(first)
+    assert {c: s for c, (s, _) in statuses.items()} == {
+        "ecs/api": str(CommitState.SUCCESS),
+        "ecs/web": str(CommitState.SUCCESS),
+    }
+    snapshot = reconciler.snapshot()
+    assert {u.unit: u.sync for u in snapshot.units} == {
+        "api": SyncState.IN_SYNC,
+        "web": SyncState.IN_SYNC,
+    }
+    assert reconciler.ready()
+
+    # A commit that changes one unit: only that unit gets a status, one rollout.
+    write_unit(repo.work, "api", image="nginx:1.28")
+    second = repo.commit("api to 1.28")
+    emulator.reset_stats()
+    harness.run()
+
+    assert set(harness.statuses(second)) == {"ecs/api"}
+    assert harness.statuses(second)["ecs/api"][0] == str(CommitState.SUCCESS)
+    assert emulator.stats().get("ecs:UpdateService") == 1
+
+
+def test_an_invalid_unit_gets_an_error_status_and_the_others_proceed(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    write_unit(repo.work, "broken")
+    (repo.work / "broken" / "ecs-task-def.json").write_text('{"family": ')
+    revision = repo.commit("one good, one broken")
+
+    harness.run()
+
+    statuses = harness.statuses(revision)
+    assert statuses["ecs/api"][0] == "success"
+    state, description = statuses["ecs/broken"]
+    assert state == "error"
+    assert "ecs-task-def.json" in description
+    kinds = [a.get("kind") for a in harness.alerts.received]
+    assert kinds == ["invalid_revision"]
+
+
+def test_a_failed_revision_is_not_retried_until_a_commit_touches_the_unit(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    for name in ("api",):
+        service = json.loads((repo.work / name / "ecs-service-def.json").read_text())
+        service["deploymentConfiguration"] = {
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True}
+        }
+        (repo.work / name / "ecs-service-def.json").write_text(json.dumps(service))
+    repo.commit("api")
+    harness.run()
+    write_unit(repo.work, "api", image="nginx:broken-1")
+    service = json.loads((repo.work / "api" / "ecs-service-def.json").read_text())
+    service["deploymentConfiguration"] = {
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True}
+    }
+    (repo.work / "api" / "ecs-service-def.json").write_text(json.dumps(service))
+    broken = repo.commit("api to a broken image")
+
+    harness.run()
+
+    state, description = harness.statuses(broken)["ecs/api"]
+    assert state == "failure"
+    assert "circuit breaker" in description or "failed" in description
+    assert [a.get("kind") for a in harness.alerts.received] == ["rollout_failed"]
+
+    # The next cycles, and a commit elsewhere, leave the failed revision alone.
+    emulator.reset_stats()
+    write_unit(repo.work, "other")
+    repo.commit("another unit")
+    harness.run(2)
+    assert "ecs:UpdateService" not in emulator.stats()
+    assert emulator.stats().get("ecs:CreateService") == 1
+
+
+def test_drift_is_alerted_once_and_reported_on_the_revision_last_applied(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    applied = repo.commit("api")
+    harness.settings = LoopSettings(owner=OWNER, drift_interval=0.001, poll_interval=5.0)
+    harness.run()
+    emulator.client("ecs").update_service(cluster="prod", service="api", desiredCount=5)
+
+    # A fresh process reconciles the head first (drift is not git's to apply),
+    # then checks drift every cycle: one alert, one status, whatever the count.
+    reconciler = harness.run(3)
+
+    assert harness.statuses(applied)["ecs-drift/api"][0] == "failure"
+    assert "desiredCount" in harness.statuses(applied)["ecs-drift/api"][1]
+    drift_alerts = [a for a in harness.alerts.received if a.get("kind") == "drift"]
+    assert len(drift_alerts) == 1
+    assert reconciler.snapshot().units[0].drift == ("desiredCount",)
+    service = emulator.client("ecs").describe_services(cluster="prod", services=["api"])
+    assert service["services"][0]["desiredCount"] == 5  # alerted, not healed
+
+
+def test_drift_is_healed_where_the_unit_asks(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    (repo.work / "api" / "reconciler.yml").write_text("drift: heal\n")
+    repo.commit("api heals its drift")
+    harness.settings = LoopSettings(owner=OWNER, drift_interval=0.001, poll_interval=5.0)
+    harness.run()
+    ecs = emulator.client("ecs")
+    ecs.update_service(cluster="prod", service="api", desiredCount=5)
+
+    harness.run(2)
+
+    service = ecs.describe_services(cluster="prod", services=["api"])["services"][0]
+    assert service["desiredCount"] == 2
+
+
+def test_read_only_mode_observes_and_never_writes(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    repo.commit("api")
+    harness.settings = LoopSettings(owner=OWNER, read_only=True, poll_interval=5.0)
+    emulator.reset_stats()
+
+    reconciler = harness.run(2)
+
+    assert writes(emulator.stats()) == {}
+    assert emulator.stats()["ecs:DescribeServices"] >= 1
+    assert reconciler.snapshot().units[0].sync is SyncState.MISSING
+
+
+def test_a_suspended_service_is_left_alone(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    repo.commit("api")
+    harness.run()
+    ecs = emulator.client("ecs")
+    arn = ecs.describe_services(cluster="prod", services=["api"])["services"][0]["serviceArn"]
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": TAG_SUSPENDED, "value": "true"}])
+    write_unit(repo.work, "api", image="nginx:1.28")
+    repo.commit("api to 1.28")
+    emulator.reset_stats()
+
+    reconciler = harness.run()
+
+    assert "ecs:UpdateService" not in emulator.stats()
+    assert reconciler.snapshot().units[0].sync is SyncState.SUSPENDED
+
+
+def test_an_unreachable_remote_is_waited_out(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    write_unit(repo.work, "api")
+    repo.commit("api")
+    harness.run()
+    repo.daemon.stop()
+    write_unit(repo.work, "api", image="nginx:1.28")
+    git(repo.work, "add", "-A")
+    git(repo.work, "commit", "-q", "-m", "api to 1.28")
+    emulator.reset_stats()
+
+    harness.run()  # the remote is down: nothing happens, nothing fails
+    assert "ecs:UpdateService" not in emulator.stats()
+
+    repo.daemon.start()
+    git(repo.work, "push", "-q", "origin", "main")
+    harness.run()
+    assert emulator.stats().get("ecs:UpdateService") == 1
+
+
+def test_a_local_repository_path_is_watched_as_well(
+    emulator: EmulatorHandle, aws: Aws, tmp_path: Path
+) -> None:
+    emulator.client("ecs").create_cluster(clusterName="prod")
+    local = tmp_path / "laptop"
+    git(tmp_path, "init", "-q", "-b", "main", str(local))
+    write_unit(local, "api")
+    git(local, "add", "-A")
+    git(local, "commit", "-q", "-m", "api")
+    clock = EmulatorClock(emulator.endpoint)
+    mirror = Mirror(GitRemote(str(local)), tmp_path / "data")
+
+    async def once() -> Reconciler:
+        reconciler = Reconciler(LoopSettings(owner=OWNER), mirror=mirror, aws=aws, clock=clock)
+        await reconciler.cycle()
+        await reconciler.close()
+        return reconciler
+
+    reconciler = run_async(once())
+
+    assert reconciler.snapshot().units[0].sync is SyncState.IN_SYNC
+    shutil.rmtree(tmp_path / "data")

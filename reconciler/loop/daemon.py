@@ -24,11 +24,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from reconciler.apply import ApplyOptions
 from reconciler.aws import Aws
 from reconciler.clock import Clock
-from reconciler.errors import Reason, ReconcilerError
+from reconciler.errors import ReconcilerError
 from reconciler.live import TaskDefinitionCache
 from reconciler.loop.applying import ApplyReport, Callbacks, apply_revision
 from reconciler.loop.planning import PlannedRevision, plan_revision
@@ -60,6 +61,7 @@ from reconciler.report import (
     console_url,
     drift_status,
     invalid_status,
+    rollout_context,
     rollout_status,
 )
 from reconciler.report.logs import log_unit_cycle
@@ -411,7 +413,10 @@ class Reconciler:
             book.applied_revision = revision
         elif outcome.result is OutcomeResult.FAILED:
             book.sync = SyncState.ERROR
-        if outcome.unit not in touched:
+        # No status on commits that did not change the unit, unless one is left
+        # pending there: its rollout ended while no reconciler watched.
+        reported = outcome.unit in touched or outcome.deployment_id is not None
+        if not reported and not await self._left_pending(revision, outcome.unit):
             return
         state = CommitState.SUCCESS if outcome.result.ok else CommitState.FAILURE
         if outcome.result in (OutcomeResult.REFUSED, OutcomeResult.SKIPPED):
@@ -438,6 +443,15 @@ class Reconciler:
                     fingerprint=revision,
                 )
             )
+
+    async def _left_pending(self, revision: str, unit_id: str) -> bool:
+        if self.reporter is None:
+            return False
+        try:
+            shown = await self.reporter.shown(revision, rollout_context(unit_id))
+        except ReconcilerError:
+            return False
+        return shown is CommitState.PENDING
 
     def _console(
         self, planned: PlannedRevision, unit_id: str, deployment_id: str | None = None
@@ -560,26 +574,45 @@ def _read(files: GitFiles, path: str) -> bytes | None:
 async def run_forever(
     reconciler: Reconciler, clock: Clock, stop: asyncio.Event, wake: asyncio.Event
 ) -> None:
-    """Cycle until ``stop``: at every ``wake`` (webhook, local commit) or interval."""
+    """Cycle until ``stop``: at every ``wake`` (webhook, local commit) or interval.
+
+    ``stop`` interrupts a cycle too, even one tracking a long rollout: the
+    rollout goes on in AWS and the next process adopts it. Statuses being
+    posted are finished first (``Reconciler.close``).
+    """
     interval = reconciler.settings.interval
     while not stop.is_set():
-        try:
-            await reconciler.cycle()
-        except ReconcilerError as exc:
-            if exc.reason is Reason.AWS_THROTTLED or exc.transient:
-                log.warning("cycle interrupted, retrying later", extra={"error": str(exc)})
-            else:
-                log.error("cycle failed", extra={"error": str(exc)})
         wake.clear()
-        sleeper = asyncio.ensure_future(clock.sleep(interval))
-        woken = asyncio.ensure_future(wake.wait())
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({sleeper, woken, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, woken, stopped):
-                task.cancel()
-            await asyncio.gather(sleeper, woken, stopped, return_exceptions=True)
+        cycle = asyncio.ensure_future(reconciler.cycle())
+        if await _first_of(cycle, stop) is not cycle:
+            log.info("stopping: the rollouts in progress go on in AWS")
+            return
+        if not cycle.cancelled() and cycle.exception() is not None:
+            error = cycle.exception()
+            if isinstance(error, ReconcilerError):
+                log.warning("cycle failed; retrying later", extra={"error": str(error)})
+            else:
+                raise error  # type: ignore[misc]
+        await _first_of(asyncio.ensure_future(clock.sleep(interval)), stop, wake)
+
+
+async def _first_of(
+    task: asyncio.Future[None], *events: asyncio.Event
+) -> asyncio.Future[None] | asyncio.Event:
+    """Wait for ``task`` or any of ``events``; cancel ``task`` if an event came first."""
+    waiters = {asyncio.ensure_future(e.wait()): e for e in events}
+    watched: set[asyncio.Future[Any]] = {task, *waiters}
+    try:
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+    if task in done:
+        return task
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return next(waiters[w] for w in waiters if w in done)
 
 
 def default_owner(url: str, branch: str) -> str:

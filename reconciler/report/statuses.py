@@ -244,6 +244,11 @@ class StatusReporter:
             )
             return True
 
+    async def shown(self, revision: str, context: str) -> CommitState | None:
+        """The state the host shows for ``context`` on ``revision``, if any."""
+        found = (await self._shown_on(revision)).get(context)
+        return found[0] if found else None
+
     async def _shown_on(self, revision: str) -> dict[str, Shown]:
         async with self._seeding.setdefault(revision, asyncio.Lock()):
             if revision in self._shown:

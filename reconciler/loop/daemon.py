@@ -26,12 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.apply import ApplyOptions
+from reconciler.apply import ApplyOptions, target_of
 from reconciler.aws import Aws
 from reconciler.clock import Clock
+from reconciler.desired import render_units
 from reconciler.errors import ReconcilerError
 from reconciler.live import TaskDefinitionCache
 from reconciler.loop.applying import ApplyReport, Callbacks, apply_revision
+from reconciler.loop.orphans import Orphan, delete_orphan, find_orphans, prune_allowed
 from reconciler.loop.planning import PlannedRevision, plan_revision
 from reconciler.model import (
     TAG_BAD_REVISION,
@@ -223,6 +225,7 @@ class Reconciler:
         report = None
         if selected and not self.settings.read_only:
             report = await self._apply(files, planned.only(selected), touched)
+        await self._handle_orphans(planned)
         self.reconciled = revision
         self._last_drift_check = self.clock.now()
         self._ready = True
@@ -350,6 +353,43 @@ class Reconciler:
             if drifted and policy is DriftPolicy.HEAL:
                 heal.add(unit_plan.unit)
         return heal
+
+    async def _handle_orphans(self, planned: PlannedRevision) -> None:
+        """Report services this repository owns that no unit names; prune as asked."""
+        clusters = {(target_of(u), u.config.cluster) for u in self._desired.values()}
+        orphans = await find_orphans(
+            self.aws, self.settings.owner, clusters, [u.unit for u in planned.plan.units]
+        )
+        may_prune = prune_allowed(orphans, len(planned.plan.units) + len(orphans))
+        if orphans and not may_prune:
+            log.warning(
+                "many units dropped at once: nothing is pruned",
+                extra={"orphans": [o.unit for o in orphans]},
+            )
+        for orphan in orphans:
+            book = self._book(orphan.unit)
+            book.cluster, book.service, book.sync = orphan.cluster, orphan.service, SyncState.ERROR
+            prune = may_prune and await self._unit_asked_to_prune(orphan)
+            if prune and not self.settings.read_only:
+                await delete_orphan(self.aws, orphan)
+                book.note(f"pruned: no unit names service {orphan.service} any more")
+                log.warning("orphan pruned", extra={"unit": orphan.unit})
+                self._units.pop(orphan.unit, None)
+                continue
+            book.note(f"orphan: no unit names service {orphan.service} any more; kept")
+            log.warning("orphan kept", extra={"unit": orphan.unit, "service": orphan.service})
+
+    async def _unit_asked_to_prune(self, orphan: Orphan) -> bool:
+        """The unit's ``prune`` policy, as it was at the revision last applied."""
+        if orphan.revision is None:
+            return False
+        try:
+            earlier = self.mirror.files(orphan.revision)
+            results = await render_units(earlier, self.aws, [orphan.unit])
+        except ReconcilerError:
+            return False
+        unit = results[0].unit if results else None
+        return unit is not None and unit.policy.prune
 
     # -- reporting ----------------------------------------------------------
 

@@ -358,3 +358,58 @@ def test_a_local_repository_path_is_watched_as_well(
 
     assert reconciler.snapshot().units[0].sync is SyncState.IN_SYNC
     shutil.rmtree(tmp_path / "data")
+
+
+def test_an_orphan_is_reported_and_kept_without_prune(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    for name in ("api", "web", "worker", "jobs"):
+        write_unit(repo.work, name)
+    repo.commit("four units")
+    harness.run()
+    shutil.rmtree(repo.work / "jobs")
+    repo.commit("jobs moves elsewhere")
+
+    reconciler = harness.run()
+
+    service = emulator.client("ecs").describe_services(cluster="prod", services=["jobs"])
+    assert service["services"][0]["status"] == "ACTIVE"
+    book = {u.unit: u for u in reconciler.snapshot().units}["jobs"]
+    assert any("orphan" in e.message for e in book.events)
+
+
+def test_an_orphan_whose_unit_asked_for_prune_is_deleted(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    for name in ("api", "web", "worker", "jobs"):
+        write_unit(repo.work, name)
+    (repo.work / "jobs" / "reconciler.yml").write_text("prune: true\n")
+    repo.commit("four units, jobs may be pruned")
+    harness.run()
+    shutil.rmtree(repo.work / "jobs")
+    repo.commit("jobs is retired")
+
+    harness.run()
+
+    service = emulator.client("ecs").describe_services(cluster="prod", services=["jobs"])
+    assert service["services"][0]["status"] in ("DRAINING", "INACTIVE")
+
+
+def test_nothing_is_pruned_when_a_revision_drops_many_units_at_once(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    for name in ("api", "web", "worker", "jobs"):
+        write_unit(repo.work, name)
+        (repo.work / name / "reconciler.yml").write_text("prune: true\n")
+    repo.commit("four units that may be pruned")
+    harness.run()
+    for name in ("web", "worker", "jobs"):
+        shutil.rmtree(repo.work / name)
+    repo.commit("a bad merge drops three units")
+
+    harness.run()
+
+    services = emulator.client("ecs").describe_services(
+        cluster="prod", services=["web", "worker", "jobs"]
+    )["services"]
+    assert {s["status"] for s in services} == {"ACTIVE"}

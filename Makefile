@@ -69,7 +69,7 @@ bench: install
 	$(PY) bench/steady_state.py
 
 demo: install
-	$(PY) examples/apply_sample_repo.py
+	$(PY) -m reconciler demo --exit
 
 clean:
 	rm -rf $(VENV) $(PEERS) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "init",
     "run",
     "emulator",
+    "demo",
 )
 
 

@@ -8,16 +8,19 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 import pytest
+from selenium.webdriver.common.by import By
 
 from tests.conftest import DUMMY_ENV, EmulatorHandle
 from tests.loop.test_daemon import Repo, repo  # noqa: F401 (fixture)
 from tests.units import write_unit
+from tests.web.browser import requested_urls, require_chromium, start_chromium
 
 
 def start_run(
@@ -113,3 +116,82 @@ def test_sigterm_mid_rollout_and_a_restart_give_exactly_one_deployment(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert '"success"' in notes.stdout, notes.stderr
+
+
+def test_the_status_page_of_a_running_loop_shows_its_units_in_a_browser(
+    emulator: EmulatorHandle,
+    repo: Repo,  # noqa: F811
+    tmp_path: Path,
+    process_guard: list[subprocess.Popen[str]],
+) -> None:
+    require_chromium()
+    emulator.client("ecs").create_cluster(clusterName="prod")
+    emulator.control("POST", "clock/run", {"speed": 60})
+    write_unit(repo.work, "api")
+    write_unit(repo.work, "web")
+    repo.commit("two services")
+    process = start_run(emulator, repo.url, tmp_path / "data", "--drift-interval", "1h")
+    process_guard.append(process)
+    url = status_url(process)
+
+    def in_sync() -> bool:
+        with urllib.request.urlopen(url + "api/status", timeout=10) as response:
+            units = json.load(response)["units"]
+        return [(u["unit"], u["sync"]) for u in units] == [("api", "in_sync"), ("web", "in_sync")]
+
+    wait_for(in_sync)
+    driver = start_chromium(tmp_path / "profile")
+    try:
+        driver.get(url)
+        rows = driver.find_elements(By.CSS_SELECTOR, "#units tr[data-unit]")
+        assert [r.get_attribute("data-unit") for r in rows] == ["api", "web"]
+        assert all("in_sync" in r.text or "in sync" in r.text for r in rows)
+        foreign = [
+            u
+            for u in requested_urls(driver)
+            if not u.startswith((url, "data:", "about:", "chrome:"))
+        ]
+        assert foreign == []
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+    finally:
+        driver.quit()
+        emulator.control("POST", "clock/stop")
+
+
+def test_a_webhook_with_a_bad_signature_is_refused_by_the_running_loop(
+    emulator: EmulatorHandle,
+    repo: Repo,  # noqa: F811
+    tmp_path: Path,
+    process_guard: list[subprocess.Popen[str]],
+) -> None:
+    write_unit(repo.work, "api")
+    repo.commit("api")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "run", "--repo", repo.url, "--read-only",
+         "--data-dir", str(tmp_path / "data"), "--listen", "127.0.0.1:0",
+         "--webhook-listen", "127.0.0.1:0"],
+        env={**os.environ, **DUMMY_ENV, "AWS_ENDPOINT_URL": emulator.endpoint,
+             "WEBHOOK_SECRET": "s3cret"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    process_guard.append(process)
+    assert process.stderr is not None
+    hook = None
+    for line in process.stderr:
+        if line.startswith("webhook: "):
+            hook = line.split(": ", 1)[1].strip()
+            break
+    assert hook is not None
+    drain(process.stderr)
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    request = urllib.request.Request(
+        hook,
+        data=body,
+        method="POST",
+        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    refused.value.close()
+    assert refused.value.code == 401

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "scale",
     "set-image",
     "rollback",
+    "history",
 )
 
 

@@ -22,6 +22,7 @@ revert goes to a branch of its own, for a pull request, and the result says so.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import re
@@ -547,3 +548,48 @@ def _commit_locally(
     if not repo.is_bare:
         return WorkingCopy(repo_path).commit(list(revert.edits), message, identity)
     return commit_on_branch(repo, revert.head, revert.edits, message, identity, branch, force=True)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCommit:
+    """A commit that changed a unit's files: who, when (UTC), and what it says."""
+
+    revision: str
+    author: str
+    at: datetime.datetime
+    subject: str
+
+
+def unit_commits(
+    repo_path: str | os.PathLike[str],
+    unit_id: str,
+    files: Iterable[str] = (),
+    *,
+    revision: str = "HEAD",
+    limit: int = 20,
+) -> list[UnitCommit]:
+    """The newest ``limit`` commits (first parents from ``revision``) that changed
+    the unit's folder or ``files``, newest first."""
+    try:
+        repo = pygit2.Repository(os.fspath(repo_path))
+    except pygit2.GitError as exc:
+        raise RevertRefused(f"{repo_path} is not a git repository") from exc
+    scope = unit_scope(unit_id, files)
+    walker = repo.walk(_commit_of(repo, revision).id, pygit2.enums.SortMode.TOPOLOGICAL)
+    walker.simplify_first_parent()
+    found: list[UnitCommit] = []
+    for commit in walker:
+        if len(found) >= limit:
+            break
+        if not any(in_scope(p, scope) for p in _changed_paths(repo, commit)):
+            continue
+        author = commit.author
+        found.append(
+            UnitCommit(
+                revision=str(commit.id),
+                author=f"{author.name} <{author.email}>",
+                at=datetime.datetime.fromtimestamp(author.time, tz=datetime.UTC),
+                subject=_subject(commit),
+            )
+        )
+    return found

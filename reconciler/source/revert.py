@@ -35,6 +35,7 @@ from pygit2.enums import FileMode
 
 from reconciler.errors import PermanentError, Reason
 from reconciler.source.commits import (
+    AUTHOR_ENV,
     DEFAULT_EMAIL,
     DEFAULT_NAME,
     Commit,
@@ -304,19 +305,18 @@ def revert_message(revert: UnitRevert, reason: str | None) -> str:
     return commit_message(subject, body, details)
 
 
-def _identity(repo: pygit2.Repository, given: Identity | None) -> Identity:
+def reconciler_identity(given: Identity | None = None) -> Identity:
+    """Who an automatic commit is by: ``given``, else ``$RECONCILER_GIT_AUTHOR``,
+    else the reconciler's own name; never whoever last configured git here."""
     if given is not None:
         return given
-    environment = os.environ.get("RECONCILER_GIT_AUTHOR")
+    environment = os.environ.get(AUTHOR_ENV)
     if environment:
         try:
             return Identity.parse(environment)
         except ValueError:
-            log.warning("RECONCILER_GIT_AUTHOR is not 'Name <email>'; using git's identity")
-    try:
-        return Identity(str(repo.config["user.name"]), str(repo.config["user.email"]))
-    except KeyError:
-        return Identity(DEFAULT_NAME, DEFAULT_EMAIL)
+            log.warning("%s is not 'Name <email>'; committing as the reconciler", AUTHOR_ENV)
+    return Identity(DEFAULT_NAME, DEFAULT_EMAIL)
 
 
 def commit_on_branch(
@@ -344,7 +344,7 @@ def commit_on_branch(
         mode = FileMode(index[path].mode) if path in index else FileMode.BLOB
         index.add(pygit2.IndexEntry(path, repo.create_blob(edit.content), mode))
     tree = index.write_tree(repo)
-    who = _identity(repo, identity)
+    who = reconciler_identity(identity)
     signature = pygit2.Signature(who.name, who.email)
     ref = f"refs/heads/{branch}"
     if not force and ref in repo.references:
@@ -466,8 +466,10 @@ def revert_failed_revision(
     ``repo_path`` may be a bare mirror) and names the failed commit and
     ``reason``. With ``push``, it is pushed to the watched branch; when the
     remote refuses that, to a branch of its own, ``<branch_prefix>-<unit>-<short
-    sha>``, for a pull request. Without ``push``, the watched branch itself is
-    moved (a local repository that is its own source).
+    sha>``, for a pull request; the local branch is left for the next fetch to
+    move. Without ``push``, the watched branch itself is moved (a local
+    repository that is its own source). The commit is by ``identity``, else
+    ``$RECONCILER_GIT_AUTHOR``, else the reconciler.
 
     ``files`` are the paths outside the unit's folder it reads
     (``DesiredUnit.files``). Raises :class:`RevertRefused` when the revert
@@ -491,6 +493,7 @@ def revert_failed_revision(
         f"{unit_id}: {reason}"
     )
     message = revert_message(revert, reason_text)
+    identity = reconciler_identity(identity)
     own_branch = revert_branch_name(unit_id, failed, branch_prefix)
 
     if not push:

@@ -81,7 +81,10 @@ def test_a_refused_push_puts_the_revert_on_a_branch_of_its_own_and_says_so(
     assert REASON in commit_message_of(origin, branch)
 
 
-def test_only_the_failed_units_part_of_a_commit_is_reverted(units: Units) -> None:
+def test_only_the_failed_units_part_of_a_commit_is_reverted_by_the_reconciler(
+    units: Units, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RECONCILER_GIT_AUTHOR", raising=False)
     units.edit("web/reconciler.yml", '"2.0.1"', '"broken-2.0.2"')
     units.edit("api/reconciler.yml", '"1.4.2"', '"1.4.3"')
     bad = units.commit("web and api images")
@@ -92,6 +95,8 @@ def test_only_the_failed_units_part_of_a_commit_is_reverted(units: Units) -> Non
     assert 'IMAGE_TAG: "2.0.1"' in units.text("web/reconciler.yml")
     assert 'IMAGE_TAG: "1.4.3"' in units.text("api/reconciler.yml")
     assert units.repo.status() == {}
+    # Not the person whose git config the clone has: the reconciler did it.
+    assert units.repo.head.peel(pygit2.Commit).author.name == "ecs-gitops-reconciler"
 
 
 def test_a_revert_that_conflicts_with_a_later_change_is_refused_naming_the_file(

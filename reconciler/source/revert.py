@@ -252,6 +252,17 @@ def plan_revert(
         )
     wanted = {e.path: e.id for e in merged if in_scope(e.path, scope)}
     current = _tree_files(head_commit.tree, scope)
+    folder = scope[0]
+    if (
+        folder != "."
+        and _tree_files(head_commit.tree, (folder,))
+        and not any(in_scope(p, (folder,)) for p in wanted)
+    ):
+        # Reverting the commit that made the unit would delete it: never by accident.
+        raise RevertRefused(
+            f"reverting {str(undone.id)[:SHORT]} ({_subject(undone)}) would remove unit "
+            f"{unit_id} altogether; delete the unit in a commit of its own if that is meant"
+        )
     return UnitRevert(
         unit_id,
         str(head_commit.id),
@@ -485,7 +496,12 @@ def revert_failed_revision(
     failed = str(_commit_of(repo, failed_revision).id)
     revert = plan_revert(repo, unit_id, scope, head=head, revision=failed)
     if not revert.edits:
-        summary = f"nothing to revert: {unit_id} is already as before {failed[:SHORT]}"
+        touched = any(in_scope(p, scope) for p in _changed_paths(repo, _commit_of(repo, failed)))
+        summary = (
+            f"nothing to revert: {unit_id} is already as before {failed[:SHORT]}"
+            if touched
+            else f"nothing to revert: {failed[:SHORT]} changed none of {unit_id}'s files"
+        )
         return RevertResult(unit_id, failed, None, None, watched, summary=summary)
 
     reason_text = (

@@ -122,3 +122,14 @@ def test_a_revision_already_reverted_needs_no_commit(units: Units) -> None:
     assert result.revision is None
     assert units.head == head
     assert "nothing to revert" in result.summary
+
+
+def test_a_revision_that_did_not_touch_the_unit_is_not_reverted_and_says_why(
+    units: Units,
+) -> None:
+    other = units.bump("api", "1.4.2", "1.4.3")
+
+    result = revert_failed_revision(units.root, "web", other, REASON, push=False)
+
+    assert result.revision is None
+    assert f"{other[:12]} changed none of web's files" in result.summary

@@ -142,3 +142,30 @@ def test_the_json_output_names_the_reverted_commit_and_the_new_one(
     assert document["commit"] == units.head
     assert document["branch"] == "main"
     assert document["paths"] == ["web/reconciler.yml"]
+
+
+def test_a_file_the_unit_reads_outside_its_folder_is_rolled_back_and_said_shared(
+    units: Units, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (units.root / "reconciler.yml").write_text("wait: stable\n")
+    units.commit("repo-wide policy")
+    units.edit("reconciler.yml", "wait: stable", "wait: deployed")
+    changed = units.commit("do not wait for stability")
+
+    assert exit_code(["rollback", "web", "--repo", str(units.root)]) == 0
+
+    assert units.text("reconciler.yml") == "wait: stable\n"
+    assert f"Reverts: {changed}" in units.message()
+    assert "other units may read them too" in capsys.readouterr().err
+
+
+def test_a_rollback_that_would_delete_the_unit_is_refused(
+    units: Units, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = units.head
+
+    code = exit_code(["rollback", "web", "--repo", str(units.root)])
+
+    assert code == 1
+    assert units.head == head
+    assert "would remove unit web altogether" in capsys.readouterr().err

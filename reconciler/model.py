@@ -471,6 +471,8 @@ class Rollout:
     wait: WaitMode
     revision: str | None = None
     changed_paths: tuple[str, ...] = ()
+    task_definition_reused: bool = False
+    """The task definition is an earlier revision found by its digest (a revert)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,10 @@ def register_task_definition_request(unit: DesiredUnit, digest: str) -> JsonObje
     members = operation_members("RegisterTaskDefinition")
     request = {k: v for k, v in definition.items() if k in members and v is not None}
     request["tags"] = [*user_tags(definition), {"key": TAG_DIGEST, "value": tag_value(digest)}]
+    if unit.revision:
+        # The revision that registered it: ``reconciler history`` reads what ran
+        # from the deployments, and this says which commit each revision came from.
+        request["tags"].append({"key": TAG_REVISION, "value": tag_value(unit.revision)})
     return request
 
 

@@ -340,8 +340,12 @@ async def _update(
 
     # Register (or reuse) before the service that points at it.
     task_definition_arn = None
+    reused = False
     if StepKind.REGISTER_TASK_DEFINITION in plan.steps and plan.desired_digest is not None:
-        task_definition_arn, _ = await register_or_reuse(aws, target, unit, plan.desired_digest)
+        task_definition_arn, registered = await register_or_reuse(
+            aws, target, unit, plan.desired_digest
+        )
+        reused = not registered
     running = task_definition_arn or live.task_definition_arn
 
     update = update_service_request(
@@ -401,6 +405,10 @@ async def _update(
     if applied.rollout is None:
         await _write_tags(aws, target, unit, live, options, (plan.desired_digest, running))
         return applied
+    if reused:
+        # Said in the outcome, so a rollback reads as "the revision that ran before".
+        rollout = dataclasses.replace(applied.rollout, task_definition_reused=True)
+        applied = dataclasses.replace(applied, rollout=rollout)
     return dataclasses.replace(
         applied, **_recorded(unit, live, options, plan.desired_digest, running)
     )

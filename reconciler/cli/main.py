@@ -33,10 +33,21 @@ COMMAND_MODULES = (
     "status",
     "scale",
     "set-image",
+COMMAND_MODULES = (
+    "render",
+    "lint",
+    "plan",
+    "apply",
+    "status",
+    "history",
+    "scale",
+    "set-image",
+    "rollback",
     "init",
     "run",
     "emulator",
     "demo",
+)
 )
 
 

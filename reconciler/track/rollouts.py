@@ -216,10 +216,11 @@ class RolloutTracker:
             return _outcome(rollout, OutcomeResult.FAILED, why, str(Reason.ROLLOUT_FAILED))
 
         if state == "COMPLETED" and _done(rollout.wait, service):
+            reused = "reused " if rollout.task_definition_reused else ""
             return _outcome(
                 rollout,
                 OutcomeResult.SUCCEEDED,
-                f"{rollout.task_definition_arn.rsplit('/', 1)[-1]} "
+                f"{reused}{rollout.task_definition_arn.rsplit('/', 1)[-1]} "
                 f"{'stable' if rollout.wait is WaitMode.STABLE else 'deployed'} "
                 f"after {elapsed:.0f}s",
             )

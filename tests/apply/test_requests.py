@@ -16,6 +16,7 @@ from reconciler.apply.requests import (
 )
 from reconciler.model import (
     TAG_DIGEST,
+    TAG_REVISION,
     AutoScaling,
     DesiredUnit,
     FieldChange,
@@ -48,7 +49,7 @@ def change(path: str, resource: ResourceKind = ResourceKind.SERVICE) -> FieldCha
     return FieldChange(resource, path, None, None)
 
 
-def test_a_task_definition_request_keeps_api_fields_and_tags_its_digest() -> None:
+def test_a_task_definition_request_keeps_api_fields_and_tags_its_digest_and_revision() -> None:
     request = register_task_definition_request(unit({}), "v1:abc")
 
     assert request["family"] == "web"
@@ -56,6 +57,7 @@ def test_a_task_definition_request_keeps_api_fields_and_tags_its_digest() -> Non
     assert request["tags"] == [
         {"key": "team", "value": "web"},
         {"key": TAG_DIGEST, "value": "v1:abc"},
+        {"key": TAG_REVISION, "value": "abc"},
     ]
 
 

@@ -31,14 +31,6 @@ COMMAND_MODULES = (
     "plan",
     "apply",
     "status",
-    "scale",
-    "set-image",
-COMMAND_MODULES = (
-    "render",
-    "lint",
-    "plan",
-    "apply",
-    "status",
     "history",
     "scale",
     "set-image",
@@ -47,7 +39,6 @@ COMMAND_MODULES = (
     "run",
     "emulator",
     "demo",
-)
 )
 
 

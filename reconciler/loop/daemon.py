@@ -44,6 +44,7 @@ from reconciler.model import (
     CommitStatus,
     DesiredUnit,
     DriftPolicy,
+    OnFailure,
     Outcome,
     OutcomeResult,
     PlanStatus,
@@ -70,6 +71,7 @@ from reconciler.report.logs import log_unit_cycle
 from reconciler.report.metrics import ReconcilerMetrics
 from reconciler.source import GitFiles
 from reconciler.source.remote import Mirror
+from reconciler.source.revert import revert_failed_revision
 
 log = logging.getLogger(__name__)
 
@@ -461,12 +463,17 @@ class Reconciler:
         state = CommitState.SUCCESS if outcome.result.ok else CommitState.FAILURE
         if outcome.result in (OutcomeResult.REFUSED, OutcomeResult.SKIPPED):
             state = CommitState.ERROR
+        message = outcome.message
+        if outcome.result is OutcomeResult.FAILED and outcome.deployment_id is not None:
+            reverted = await self._revert_if_asked(revision, outcome)
+            if reverted:
+                message = f"{reverted}; {message}"
         self._post(
             rollout_status(
                 revision,
                 outcome.unit,
                 state,
-                outcome.message,
+                message,
                 strategy=_strategy_of(planned, outcome.unit),
                 stage=None,
                 task_definition=_short_arn(outcome.task_definition_arn),
@@ -483,6 +490,31 @@ class Reconciler:
                     fingerprint=revision,
                 )
             )
+
+    async def _revert_if_asked(self, revision: str, outcome: Outcome) -> str | None:
+        """With ``on_failure: revert``, commit a revert so git says again what runs."""
+        unit = self._desired.get(outcome.unit)
+        if unit is None or unit.policy.on_failure is not OnFailure.REVERT:
+            return None
+        try:
+            result = await asyncio.to_thread(
+                revert_failed_revision,
+                self.mirror.path,
+                outcome.unit,
+                revision,
+                outcome.message,
+                files=unit.files,
+            )
+        except ReconcilerError as exc:
+            log.error(
+                "cannot revert the failed revision", extra={"unit": outcome.unit, "error": str(exc)}
+            )
+            return f"revert refused: {exc}"
+        self._book(outcome.unit).note(result.summary)
+        log.warning(
+            "failed revision reverted", extra={"unit": outcome.unit, "summary": result.summary}
+        )
+        return result.summary
 
     async def _left_pending(self, revision: str, unit_id: str) -> bool:
         if self.reporter is None:

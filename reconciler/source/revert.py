@@ -50,8 +50,8 @@ from reconciler.source.remote import GitCallbacks, GitRemote, redact_url
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "GIT_TOKEN"
-SSH_KEY_ENV = "GIT_SSH_KEY"
-KNOWN_HOSTS_ENV = "GIT_KNOWN_HOSTS"
+SSH_KEY_ENV = "GIT_SSH_KEY_FILE"
+KNOWN_HOSTS_ENV = "GIT_SSH_KNOWN_HOSTS_FILE"
 DEFAULT_REMOTE = "origin"
 REVERT_BRANCH_PREFIX = "reconciler/revert"
 SHORT = 12
@@ -374,7 +374,7 @@ def commit_on_branch(
 
 def remote_from_env(url: str, branch: str, env: Mapping[str, str] | None = None) -> GitRemote:
     """The remote as the source fetches it: a token from ``GIT_TOKEN``, or an ssh
-    key from ``GIT_SSH_KEY`` (with ``GIT_KNOWN_HOSTS``)."""
+    key from ``GIT_SSH_KEY_FILE`` (with ``GIT_SSH_KNOWN_HOSTS_FILE``)."""
     environment = os.environ if env is None else env
     key = environment.get(SSH_KEY_ENV)
     known = environment.get(KNOWN_HOSTS_ENV)

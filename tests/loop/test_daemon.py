@@ -413,3 +413,33 @@ def test_nothing_is_pruned_when_a_revision_drops_many_units_at_once(
         cluster="prod", services=["web", "worker", "jobs"]
     )["services"]
     assert {s["status"] for s in services} == {"ACTIVE"}
+
+
+def test_a_failed_rollout_is_reverted_in_git_where_the_unit_asks(
+    harness: Harness, repo: Repo, emulator: EmulatorHandle
+) -> None:
+    def breaker_unit(image: str) -> None:
+        write_unit(repo.work, "api", image=image)
+        service = json.loads((repo.work / "api" / "ecs-service-def.json").read_text())
+        service["deploymentConfiguration"] = {
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True}
+        }
+        (repo.work / "api" / "ecs-service-def.json").write_text(json.dumps(service))
+        (repo.work / "api" / "reconciler.yml").write_text("on_failure: revert\n")
+
+    breaker_unit("nginx:1.27")
+    repo.commit("api")
+    harness.run()
+    breaker_unit("nginx:broken-2")
+    broken = repo.commit("api to a broken image")
+
+    harness.run(2)  # the failure, then the revert it pushed
+
+    state, description = harness.statuses(broken)["ecs/api"]
+    assert state == "failure"
+    assert "revert" in description.lower()
+    head = git(repo.bare, "log", "-1", "--format=%s", "main")
+    assert "revert" in head.lower()
+    task = json.loads(git(repo.bare, "show", "main:api/ecs-task-def.json"))
+    assert task["containerDefinitions"][0]["image"] == "nginx:1.27"
+    assert emulator.stats().get("ecs:RegisterTaskDefinition") == 2  # v1, the broken v2; no v3

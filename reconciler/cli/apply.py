@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -37,6 +34,7 @@ from reconciler.loop.applying import (
     apply_revision,
 )
 from reconciler.model import Outcome, OutcomeResult, WaitMode
+from reconciler.report.logs import audit_lines_to
 from reconciler.source import RepoFiles, SourceError, open_repo_files
 from reconciler.track import Progress
 
@@ -162,24 +160,6 @@ async def _apply(
         )
     finally:
         aws.close()
-
-
-@contextlib.contextmanager
-def audit_lines_to(stream: TextIO) -> Iterator[None]:
-    """Audit lines are JSON on ``stream`` whatever the log level: they are the record."""
-    audit = logging.getLogger("reconciler.audit")
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    level, propagate = audit.level, audit.propagate
-    audit.addHandler(handler)
-    audit.setLevel(logging.INFO)
-    audit.propagate = False
-    try:
-        yield
-    finally:
-        audit.removeHandler(handler)
-        audit.setLevel(level)
-        audit.propagate = propagate
 
 
 @dataclass(slots=True)

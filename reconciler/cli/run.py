@@ -34,6 +34,7 @@ from reconciler.report import (
     StatusSettings,
     make_status_provider,
 )
+from reconciler.report.logs import audit_lines_to
 from reconciler.report.metrics import ReconcilerMetrics
 from reconciler.source.remote import GitRemote, Mirror
 from reconciler.source.watch import RevisionWatcher
@@ -102,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         # TODO(#9): shard ownership through Leases; until then one replica owns all.
         raise UsageError("sharding is not available yet: run one replica (--shard-count 1)")
     try:
-        return asyncio.run(_run(args))
+        with audit_lines_to(sys.stderr):
+            return asyncio.run(_run(args))
     except ReconcilerError as exc:
         print(f"reconciler run: {exc}", file=sys.stderr)
         return EXIT_FAILED

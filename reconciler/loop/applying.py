@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,11 +37,11 @@ from reconciler.model import (
     UnitPlan,
     WaitMode,
 )
-from reconciler.source import RepoFiles
+from reconciler.report.logs import log_rollout_audit
+from reconciler.source import GitFiles, RepoFiles
 from reconciler.track import Progress, RolloutTracker
 
 log = logging.getLogger(__name__)
-audit = logging.getLogger("reconciler.audit")
 
 DEFAULT_CONCURRENCY = 8
 DEPENDENCY_FAILED = "DEPENDENCY_FAILED"
@@ -107,7 +106,8 @@ async def apply_revision(
         on_event=callbacks.on_event,
         on_progress=callbacks.on_progress,
     )
-    runner = _Runner(aws, clock, options, planned, tracker, callbacks, concurrency)
+    author = files.author if isinstance(files, GitFiles) else None
+    runner = _Runner(aws, clock, options, planned, tracker, callbacks, concurrency, author)
     try:
         outcomes = await runner.run()
     finally:
@@ -157,7 +157,9 @@ class _Runner:
         tracker: RolloutTracker,
         callbacks: Callbacks,
         concurrency: int,
+        author: str | None = None,
     ) -> None:
+        self._author = author
         self._aws = aws
         self._clock = clock
         self._options = options
@@ -299,28 +301,20 @@ class _Runner:
                     str(unit.config.service),
                     bounds,
                 )
-        write_audit_line(outcome)
+        write_audit_line(outcome, self._author)
         return outcome
 
 
-def write_audit_line(outcome: Outcome) -> None:
-    """One JSON line per rollout: unit, revision, task definition, deployment, paths, result."""
-    audit.info(
-        json.dumps(
-            {
-                "event": "rollout",
-                "unit": outcome.unit,
-                "cluster": outcome.cluster,
-                "service": outcome.service,
-                "revision": outcome.revision,
-                "task_definition": outcome.task_definition_arn,
-                "deployment_id": outcome.deployment_id,
-                "changed_paths": list(outcome.changed_paths),
-                "result": str(outcome.result),
-                "reason": outcome.reason,
-            },
-            sort_keys=True,
-        )
+def write_audit_line(outcome: Outcome, author: str | None = None) -> None:
+    """One line per rollout: unit, revision, author, task definition, deployment, paths, result."""
+    log_rollout_audit(
+        unit=outcome.unit,
+        revision=outcome.revision or "",
+        author=author,
+        task_definition=outcome.task_definition_arn,
+        deployment_id=outcome.deployment_id,
+        changes=outcome.changed_paths,
+        result=str(outcome.result),
     )
 
 

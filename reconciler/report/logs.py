@@ -12,9 +12,10 @@ paths: a value (an image tag, an environment variable) never reaches a log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -94,6 +95,23 @@ def configure_logging(level: int, stream: IO[str]) -> None:
     is_terminal = getattr(stream, "isatty", lambda: False)()
     handler.setFormatter(HumanFormatter() if is_terminal else JsonFormatter())
     logging.basicConfig(level=level, handlers=[handler])
+
+
+@contextlib.contextmanager
+def audit_lines_to(stream: IO[str]) -> Iterator[None]:
+    """Audit lines as JSON on ``stream`` whatever the log level: they are the record."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    level, propagate = audit_log.level, audit_log.propagate
+    audit_log.addHandler(handler)
+    audit_log.setLevel(logging.INFO)
+    audit_log.propagate = False
+    try:
+        yield
+    finally:
+        audit_log.removeHandler(handler)
+        audit_log.setLevel(level)
+        audit_log.propagate = propagate
 
 
 def changed_paths(changes: Iterable[FieldChange | str]) -> list[str]:

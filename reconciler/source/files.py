@@ -167,6 +167,12 @@ class GitFiles:
     def revision(self) -> str | None:
         return str(self._commit.id)
 
+    @property
+    def author(self) -> str:
+        """Who wrote the commit, as the audit line names them."""
+        signature = self._commit.author
+        return f"{signature.name} <{signature.email}>"
+
     def _object(self, path: str) -> Any | None:
         relative = confine_path(path)
         if relative == ".":

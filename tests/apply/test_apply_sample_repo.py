@@ -158,10 +158,11 @@ def test_an_image_bump_rolls_out_to_completed_with_one_registration_and_one_upda
     calls = writes(emulator)
     assert calls["ecs:RegisterTaskDefinition"] == 1
     assert calls["ecs:UpdateService"] == 1
-    audit = [r.getMessage() for r in caplog.records if r.name == "reconciler.audit"]
+    audit = [r for r in caplog.records if r.name == "reconciler.audit"]
     assert len(audit) == 1
-    assert '"result": "succeeded"' in audit[0]
-    assert '"unit": "api"' in audit[0]
+    assert (audit[0].unit, audit[0].result) == ("api", "succeeded")  # type: ignore[attr-defined]
+    assert audit[0].author == "Dev <dev@example.com>" or audit[0].author  # type: ignore[attr-defined]
+    assert audit[0].changed_paths == ["containerDefinitions[app].image"]  # type: ignore[attr-defined]
 
 
 def test_applying_twice_does_nothing_the_second_time(

@@ -250,9 +250,10 @@ class ShardOwnership:
         self._sightings = {s: seen for s, seen in self._sightings.items() if s in shards}
         for lease in listed:
             self._sight(lease, taken_at)
-
-        await self._take_or_renew()
         self._view_taken_at = taken_at
+
+        # A failed renewal leaves the view fresh: the renew deadline covers it.
+        await self._take_or_renew()
 
     async def _keep_renewing(self) -> None:
         while True:

@@ -72,6 +72,7 @@ class FakeKube:
         self.endpoint = ""
         self._versions = itertools.count(1000)
         self._interference: dict[str, Interference] = {}
+        self._failing: dict[str, set[str]] = {}
         self._lock = threading.RLock()
         self._runner: web.AppRunner | None = None
 
@@ -91,6 +92,11 @@ class FakeKube:
     def revoke(self, token: str) -> None:
         with self._lock:
             self.tokens.discard(token)
+
+    def fail(self, token: str, *verbs: str) -> None:
+        """Answer 503 to these verbs (list, get, create, update, delete) from ``token``."""
+        with self._lock:
+            self._failing.setdefault(token, set()).update(verbs)
 
     def conflicts(self) -> list[Call]:
         with self._lock:
@@ -145,7 +151,7 @@ class FakeKube:
     # Handlers.
 
     async def _list(self, request: web.Request) -> web.Response:
-        refused = self._refuse(request, None)
+        refused = self._refuse(request, None, "list")
         if refused is not None:
             return refused
         wanted = parse_selector(request.query.get("labelSelector", ""))
@@ -170,7 +176,7 @@ class FakeKube:
 
     async def _get(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        refused = self._refuse(request, name)
+        refused = self._refuse(request, name, "get")
         if refused is not None:
             return refused
         with self._lock:
@@ -180,7 +186,7 @@ class FakeKube:
         return self._answer(request, name, 200, lease)
 
     async def _create(self, request: web.Request) -> web.Response:
-        refused = self._refuse(request, None)
+        refused = self._refuse(request, None, "create")
         if refused is not None:
             return refused
         body = await request.json()
@@ -206,7 +212,7 @@ class FakeKube:
 
     async def _replace(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        refused = self._refuse(request, name)
+        refused = self._refuse(request, name, "update")
         if refused is not None:
             return refused
         body = await request.json()
@@ -244,7 +250,7 @@ class FakeKube:
 
     async def _delete(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        refused = self._refuse(request, name)
+        refused = self._refuse(request, name, "delete")
         if refused is not None:
             return refused
         options = await request.json() if request.can_read_body else {}
@@ -267,11 +273,14 @@ class FakeKube:
             change(self.leases[name])
             self.leases[name]["metadata"]["resourceVersion"] = str(next(self._versions))
 
-    def _refuse(self, request: web.Request, name: str | None) -> web.Response | None:
+    def _refuse(self, request: web.Request, name: str | None, verb: str) -> web.Response | None:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""
         with self._lock:
             known = token in self.tokens
+            failing = verb in self._failing.get(token, set())
+        if failing:
+            return self._fail(request, name, 503, "ServiceUnavailable", "the fake is failing")
         if not known:
             return self._fail(request, name, 401, "Unauthorized", "Unauthorized")
         namespace = request.match_info["namespace"]
@@ -291,9 +300,7 @@ class FakeKube:
         self._record(request, name, code)
         return failure(code, reason, message)
 
-    def _answer(
-        self, request: web.Request, name: str | None, code: int, body: Any
-    ) -> web.Response:
+    def _answer(self, request: web.Request, name: str | None, code: int, body: Any) -> web.Response:
         self._record(request, name, code)
         return web.Response(status=code, text=json.dumps(body), content_type="application/json")
 

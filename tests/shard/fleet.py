@@ -92,6 +92,10 @@ class Fleet:
         del self.running[replica.identity]
         await replica.stop()
 
+    def fail_calls(self, replica: ShardOwnership, *verbs: str) -> None:
+        """Keep the replica running but fail these calls of its from now on."""
+        self.kube.fail(self._tokens[replica.identity], *verbs)
+
     async def stop_all(self) -> None:
         for replica in list(self.running.values()):
             await self.stop(replica)

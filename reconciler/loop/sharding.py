@@ -24,6 +24,13 @@ three rules that make any two replicas agree on every unit:
 Two replicas that both claimed a unit would each have seen the other's Lease
 held and so each would have a higher weight than the other: impossible.
 
+The price is a gap, never an overlap: while pods roll onto a new count, the
+units a pod with a stale count would take wait (no status, no drift check)
+until the roll reaches it, and a new holder waits ``settle`` before claiming.
+The loop asks :meth:`Ownership.owned` (or ``owns``) before each unit's
+reconcile, status and drift check, and again before writing to AWS;
+:func:`choose_ownership` builds the right kind from the environment.
+
 Expiry is judged the way Kubernetes' own leader election judges it: a Lease
 is expired when its resourceVersion has not changed for leaseDurationSeconds
 by the observer's own clock, so clocks on different machines need not agree.
@@ -35,17 +42,24 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from reconciler.clock import Clock
 from reconciler.errors import ReconcilerError, UsageError
-from reconciler.loop.leases import Lease, LeaseClient, LeaseConflict
+from reconciler.loop.leases import (
+    KUBE_API_ENV,
+    Lease,
+    LeaseClient,
+    LeaseConflict,
+    kube_config_from_environment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +113,8 @@ class Ownership(Protocol):
 
     def owns(self, unit_id: str) -> bool: ...
 
+    def owned(self, unit_ids: Iterable[str]) -> frozenset[str]: ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -109,6 +125,9 @@ class SoleOwnership:
 
     def owns(self, unit_id: str) -> bool:
         return True
+
+    def owned(self, unit_ids: Iterable[str]) -> frozenset[str]:
+        return frozenset(unit_ids)
 
     async def start(self) -> None:
         return None
@@ -210,15 +229,19 @@ class ShardOwnership:
         return self._holding(self._clock.now())
 
     def owns(self, unit_id: str) -> bool:
+        return bool(self.owned([unit_id]))
+
+    def owned(self, unit_ids: Iterable[str]) -> frozenset[str]:
+        """The units among ``unit_ids`` this replica owns now (one clock reading)."""
         now = self._clock.now()
         if not self._holding(now) or self._held_since is None:
-            return False
+            return frozenset()
         if now - self._held_since <= self._timing.settle:
-            return False
+            return frozenset()
         if self._view_taken_at is None or now - self._view_taken_at > self._timing.fresh_for:
-            return False
+            return frozenset()
         shards = set(range(self.shard_count)) | self._held_shards(now)
-        return owner_among(unit_id, shards) == self.shard_index
+        return frozenset(u for u in unit_ids if owner_among(u, shards) == self.shard_index)
 
     async def start(self) -> None:
         try:
@@ -377,3 +400,39 @@ class ShardOwnership:
             for shard, sighting in self._sightings.items()
             if sighting.lease.holder is not None and not self._expired(shard, now)
         }
+
+
+def choose_ownership(
+    shard_index: int,
+    shard_count: int,
+    *,
+    clock: Clock,
+    environ: Mapping[str, str] = os.environ,
+    timing: LeaseTiming | None = None,
+) -> Ownership:
+    """Shard ownership as the environment allows: Leases if there is an API server.
+
+    In a pod (or with ``RECONCILER_KUBE_API`` set) the replica holds the Lease
+    of its shard, even as the only shard, so that scaling up later is safe.
+    Leases are named after the StatefulSet, taken from ``POD_NAME``; the holder
+    identity is the pod name and a per-process suffix. Without an API server
+    the process owns every unit, and asking for more shards is refused.
+    """
+    config = kube_config_from_environment(environ)
+    if config is None:
+        if shard_count > 1:
+            raise UsageError(
+                f"--shard-count={shard_count} needs Kubernetes Leases to share the units: "
+                f"run the reconciler in a pod, set {KUBE_API_ENV}, or use --shard-count=1"
+            )
+        return SoleOwnership()
+    pod_name = environ.get("POD_NAME") or socket.gethostname()
+    return ShardOwnership(
+        LeaseClient(config),
+        shard_index=shard_index,
+        shard_count=shard_count,
+        prefix=lease_prefix_from_pod_name(pod_name),
+        identity=holder_identity(pod_name),
+        clock=clock,
+        timing=timing,
+    )

@@ -210,3 +210,18 @@ def test_an_unreadable_service_account_says_to_mount_it(tmp_path: Path) -> None:
 
     with pytest.raises(LeaseRejected, match="automountServiceAccountToken"):
         config.bearer_token()
+
+
+def test_the_fake_api_server_also_serves_from_a_thread_for_other_processes() -> None:
+    async def create(endpoint: str) -> None:
+        leases = LeaseClient(KubeConfig(base_url=endpoint, namespace="reconciler", token="good"))
+        try:
+            await leases.create("recon-shard-0", SPEC, LABELS)
+        finally:
+            await leases.close()
+
+    with FakeKube(tokens=("good",)).serving_in_thread() as kube:
+        run_async(create(kube.endpoint))
+        holder = kube.holder_of("recon-shard-0")
+
+    assert holder == "recon-0_a"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from reconciler.loop.sharding import (
     LeaseTiming,
     ShardOwnership,
     SoleOwnership,
+    choose_ownership,
     holder_identity,
     lease_prefix_from_pod_name,
     owner_of,
@@ -329,3 +331,39 @@ def test_each_process_holds_leases_under_its_own_identity() -> None:
 
     assert first.startswith("recon-0_")
     assert first != second
+
+
+def test_without_an_api_server_more_than_one_shard_is_refused() -> None:
+    with pytest.raises(UsageError, match="RECONCILER_KUBE_API"):
+        choose_ownership(0, 2, clock=FakeClock(), environ={})
+
+
+def test_without_an_api_server_one_shard_owns_everything() -> None:
+    assert isinstance(choose_ownership(0, 1, clock=FakeClock(), environ={}), SoleOwnership)
+
+
+def test_a_pod_holds_the_lease_named_after_its_statefulset(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("pod-token\n")
+
+    async def scenario() -> tuple[str | None, frozenset[str]]:
+        async with FakeKube(namespace="gitops", tokens=("pod-token",)) as kube:
+            clock = FakeClock()
+            environ = {
+                "RECONCILER_KUBE_API": kube.endpoint,
+                "RECONCILER_KUBE_TOKEN_FILE": str(tmp_path / "token"),
+                "POD_NAMESPACE": "gitops",
+                "POD_NAME": "prod-ecs-gitops-reconciler-1",
+            }
+            ownership = choose_ownership(1, 2, clock=clock, environ=environ, timing=TIMING)
+            await ownership.start()
+            for _ in range(int(SETTLE)):
+                await clock.until_asleep(1)
+                clock.advance(1)
+            holder = kube.holder_of("prod-ecs-gitops-reconciler-shard-1")
+            owned = ownership.owned(UNITS)
+            await ownership.stop()
+        return holder, owned
+
+    holder, owned = run_async(scenario())
+    assert (holder or "").startswith("prod-ecs-gitops-reconciler-1_")
+    assert owned == {u for u in UNITS if owner_of(u, 2) == 1}

@@ -27,6 +27,7 @@ from reconciler.cli.main import EXIT_FAILED, EXIT_OK
 from reconciler.clock import Clock, EmulatorClock, SystemClock
 from reconciler.errors import ReconcilerError, TransientError, UsageError
 from reconciler.loop.daemon import LoopSettings, Reconciler, data_path, default_owner, run_forever
+from reconciler.loop.sharding import choose_ownership
 from reconciler.report import (
     AlertFormat,
     AlertNotifier,
@@ -99,9 +100,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.shard_count != 1 or args.shard_index != 0:
-        # TODO(#9): shard ownership through Leases; until then one replica owns all.
-        raise UsageError("sharding is not available yet: run one replica (--shard-count 1)")
+    if not 0 <= args.shard_index < args.shard_count:
+        raise UsageError(
+            f"--shard-index {args.shard_index} is not below --shard-count {args.shard_count}"
+        )
     try:
         with audit_lines_to(sys.stderr):
             return asyncio.run(_run(args))
@@ -139,6 +141,9 @@ async def _run(args: argparse.Namespace) -> int:
         alerts = AlertNotifier(
             os.environ["ALERT_WEBHOOK_URL"], clock=clock, format=AlertFormat(args.alert_format)
         )
+    # Replicas are shards: each reconciles the units a stable hash gives it, and
+    # only while it holds its shard's Lease (one process without Kubernetes owns all).
+    ownership = choose_ownership(args.shard_index, args.shard_count, clock=clock)
     reconciler = Reconciler(
         LoopSettings(
             owner=args.owner or default_owner(remote.display_url, args.branch),
@@ -152,8 +157,10 @@ async def _run(args: argparse.Namespace) -> int:
         clock=clock,
         alerts=alerts,
         metrics=metrics,
+        ownership=ownership,
     )
     try:
+        await ownership.start()
         # The mirror must exist before git notes can be written into it; a remote
         # that is down at start is waited for, as it is later.
         await _first_fetch(mirror, clock, args.interval)
@@ -174,6 +181,7 @@ async def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         await reconciler.close()
+        await ownership.stop()
         if alerts is not None:
             await alerts.close()
         aws.close()

@@ -35,6 +35,7 @@ from reconciler.live import TaskDefinitionCache
 from reconciler.loop.applying import ApplyReport, Callbacks, apply_revision
 from reconciler.loop.orphans import Orphan, delete_orphan, find_orphans, prune_allowed
 from reconciler.loop.planning import PlannedRevision, plan_revision
+from reconciler.loop.sharding import Ownership, SoleOwnership
 from reconciler.model import (
     TAG_BAD_REVISION,
     TAG_REVISION,
@@ -47,6 +48,7 @@ from reconciler.model import (
     OnFailure,
     Outcome,
     OutcomeResult,
+    Plan,
     PlanStatus,
     RolloutRecord,
     StatusSnapshot,
@@ -69,7 +71,7 @@ from reconciler.report import (
 )
 from reconciler.report.logs import log_unit_cycle
 from reconciler.report.metrics import ReconcilerMetrics
-from reconciler.source import GitFiles
+from reconciler.source import GitFiles, discover_units
 from reconciler.source.remote import Mirror
 from reconciler.source.revert import revert_failed_revision
 
@@ -131,8 +133,10 @@ class Reconciler:
         reporter: StatusReporter | None = None,
         alerts: AlertNotifier | None = None,
         metrics: ReconcilerMetrics | None = None,
+        ownership: Ownership | None = None,
     ) -> None:
         self.settings = settings
+        self.ownership: Ownership = ownership or SoleOwnership()
         self.mirror = mirror
         self.aws = aws
         self.clock = clock
@@ -149,6 +153,7 @@ class Reconciler:
         self._posting: set[asyncio.Task[None]] = set()
         self._desired: Mapping[str, DesiredUnit] = {}
         self._live_tags: Mapping[str, Mapping[str, str]] = {}
+        self._owned: frozenset[str] = frozenset()
 
     # -- the status source -------------------------------------------------
 
@@ -188,11 +193,19 @@ class Reconciler:
         self.head = fetched.head
 
         with self.metrics.reconcile_duration.time():
-            if fetched.head is not None and fetched.head != self.reconciled:
+            if fetched.head is not None and (
+                fetched.head != self.reconciled or self._ownership_moved(fetched.head)
+            ):
                 await self.reconcile(fetched.head)
             elif self._drift_due():
                 await self.check_drift()
         self.metrics.record_snapshot(self.snapshot())
+
+    def _ownership_moved(self, revision: str) -> bool:
+        """Whether this replica owns other units than at its last reconcile (a shard
+        was taken over or given up): the newly owned ones are reconciled at once."""
+        owned = self.ownership.owned(discover_units(self.mirror.files(revision)))
+        return owned != self._owned
 
     def _drift_due(self) -> bool:
         if self.reconciled is None:
@@ -204,9 +217,7 @@ class Reconciler:
         """Plan ``revision``, apply what must change, report on the commit."""
         files = self.mirror.files(revision)
         previous = self.reconciled
-        planned = await plan_revision(
-            files, self.aws, repo_path=str(self.mirror.path), cache=self._cache
-        )
+        planned = await self._plan(files)
         touched = changed_units(self.mirror, previous, revision, planned)
         self._record_plan(planned)
 
@@ -233,6 +244,19 @@ class Reconciler:
         self._ready = True
         await self._drain_posting()
         return report
+
+    async def _plan(self, files: GitFiles) -> PlannedRevision:
+        """Plan the units this replica owns (all of them, unsharded)."""
+        known = discover_units(files)
+        self._owned = self.ownership.owned(known)
+        owned = sorted(self._owned)
+        for unit_id in set(self._units) - set(owned):
+            self._units.pop(unit_id, None)  # gone from git, or another replica's now
+        if not owned:
+            return PlannedRevision(Plan(files.revision, ()))
+        return await plan_revision(
+            files, self.aws, owned, repo_path=str(self.mirror.path), cache=self._cache
+        )
 
     def _should_apply(self, unit_plan: UnitPlan, revision: str) -> bool:
         """Whether this cycle applies the unit; the reasons not to are noted for the page."""
@@ -306,9 +330,7 @@ class Reconciler:
         if self.reconciled is None:
             return
         files = self.mirror.files(self.reconciled)
-        planned = await plan_revision(
-            files, self.aws, repo_path=str(self.mirror.path), cache=self._cache
-        )
+        planned = await self._plan(files)
         self._record_plan(planned)
         self._last_drift_check = self.clock.now()
         heal = await self._handle_drift(planned)
@@ -359,9 +381,10 @@ class Reconciler:
     async def _handle_orphans(self, planned: PlannedRevision) -> None:
         """Report services this repository owns that no unit names; prune as asked."""
         clusters = {(target_of(u), u.config.cluster) for u in self._desired.values()}
-        orphans = await find_orphans(
-            self.aws, self.settings.owner, clusters, [u.unit for u in planned.plan.units]
-        )
+        known = discover_units(self.mirror.files(planned.plan.revision or "HEAD"))
+        found = await find_orphans(self.aws, self.settings.owner, clusters, known)
+        mine = self.ownership.owned(o.unit for o in found)
+        orphans = [o for o in found if o.unit in mine]
         may_prune = prune_allowed(orphans, len(planned.plan.units) + len(orphans))
         if orphans and not may_prune:
             log.warning(

@@ -34,9 +34,6 @@ class DaemonDeployment(RollingDeployment):
             self.fail_rollout()
             return
 
-        # Stop older revisions' tasks first: their instances are where the new ones go.
-        self.drain_old_deployments(min_healthy)
-
         # One task per instance: start only where nothing of the service still runs
         # or is stopping, so the new task never shares its instance with the old one.
         if not self.halted:
@@ -46,4 +43,8 @@ class DaemonDeployment(RollingDeployment):
             free = [instance for instance in instances if instance.arn not in occupied]
             if free:
                 self.start_tasks(len(free), free)
+
+        # Then stop older revisions' tasks, freeing their instances for the next step.
+        # After the starts, so that an instance just freed does not look like a stall.
+        self.drain_old_deployments(min_healthy)
         self.finish_if_done()

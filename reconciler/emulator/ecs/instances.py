@@ -120,6 +120,8 @@ def set_instance_count(world: World, region: str, cluster: ClusterRecord, count:
                     world.mark_task_moving(region, task)
     for service in cluster.services.values():
         if service.status == "ACTIVE" and service.machine is not None:
+            if service.body.get("schedulingStrategy") == "DAEMON":
+                service.body["desiredCount"] = count
             service.steady = False
             world.mark_busy(region, service)
 

@@ -303,7 +303,6 @@ def create_service(world: World, region: str, params: Json) -> Json:
     existing = cluster.services.get(name)
     if existing is not None and existing.status != "INACTIVE":
         raise invalid_parameter("Creation of service was not idempotent.")
-    check_supported(world, region, params)
     if is_daemon(params):
         # The cluster's default capacity provider strategy would apply, and is refused.
         settings = dict(params)
@@ -312,6 +311,7 @@ def create_service(world: World, region: str, params: Json) -> Json:
                 "defaultCapacityProviderStrategy"
             )
         check_daemon(settings, count_given="desiredCount" in params)
+    check_supported(world, region, params)
     if "taskDefinition" not in params:
         raise invalid_parameter("TaskDefinition must be specified.")
     if "desiredCount" not in params and not is_daemon(params):
@@ -389,9 +389,9 @@ def update_service(world: World, region: str, params: Json) -> Json:
         raise invalid_parameter("desiredCount can't be less than 0.")
 
     # Checked on the merged settings: a strategy set earlier still needs its balancer.
-    check_supported(world, region, body)
     if is_daemon(body):
         check_daemon(body, count_given="desiredCount" in params)
+    check_supported(world, region, body)
     task_definition = resolve_task_definition(world.region(region), body["taskDefinition"])
     body["taskDefinition"] = task_definition.arn
     check_placement(body, task_definition)

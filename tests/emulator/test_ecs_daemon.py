@@ -130,7 +130,7 @@ def test_container_instances_are_described_as_ecs_describes_them(
     settle(emulator, ecs)
 
     described = ecs.describe_container_instances(
-        cluster="prod", containerInstances=instance_arns(ecs) + ["nope"]
+        cluster="prod", containerInstances=[*instance_arns(ecs), "nope"]
     )
 
     instances = described["containerInstances"]

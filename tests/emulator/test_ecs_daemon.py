@@ -471,3 +471,32 @@ def test_a_daemon_service_is_deleted_without_scaling_it_in_first(
 
     assert describe(ecs)["status"] == "INACTIVE"
     assert live_tasks(ecs) == []
+
+
+def test_a_stopped_daemon_task_is_replaced_on_its_own_instance(emulator: EmulatorHandle) -> None:
+    ecs = seed_cluster(emulator, instances=3)
+    create_daemon(ecs, register(ecs, "fluent/fluent-bit:3.0"))
+    settle(emulator, ecs)
+    victim = live_tasks(ecs)[0]
+
+    ecs.stop_task(cluster="prod", task=victim["taskArn"], reason="testing the daemon")
+    service = settle(emulator, ecs)
+
+    replacements = [
+        task
+        for task in live_tasks(ecs)
+        if task["containerInstanceArn"] == victim["containerInstanceArn"]
+    ]
+    assert [task["taskArn"] for task in replacements] != [victim["taskArn"]]
+    assert len(replacements) == 1
+    assert service["runningCount"] == 3
+
+
+def test_a_task_run_on_ec2_is_placed_on_an_instance(emulator: EmulatorHandle) -> None:
+    ecs = seed_cluster(emulator, instances=2)
+
+    task = ecs.run_task(
+        cluster="prod", taskDefinition=register(ecs, "fluent/fluent-bit:3.0"), launchType="EC2"
+    )["tasks"][0]
+
+    assert task["containerInstanceArn"] in instance_arns(ecs)

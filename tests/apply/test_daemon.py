@@ -221,3 +221,39 @@ def test_lint_and_validate_accept_ecspressos_daemon_service_fixture(
     # The service file is only told what any service without a breaker is told.
     about_service = {f.code for f in findings if (f.file or "").endswith("ecs-service-def.json")}
     assert about_service == {"circuit-breaker-off"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "severity"),
+    [
+        pytest.param(
+            {"placementStrategy": [{"type": "spread", "field": "instanceId"}]},
+            "daemon-placement-strategy",
+            Severity.ERROR,
+            id="placement-strategy",
+        ),
+        pytest.param({"desiredCount": 3}, "daemon-desired-count", Severity.WARNING, id="count"),
+    ],
+)
+def test_validate_names_what_ecs_would_refuse_or_ignore_in_a_daemon_service(
+    emulator: EmulatorHandle,
+    aws: Aws,
+    tmp_path: Path,
+    extra: dict[str, Any],
+    code: str,
+    severity: Severity,
+) -> None:
+    created = seed(emulator)
+    repo = daemon_repo(tmp_path / "repo", "bridge", created)
+    service = {**service_definition("bridge", created), **extra}
+    repo.write("log-router/ecs-service-def.json", json.dumps(service))
+    repo.commit("log-router: something a daemon does not take")
+
+    results = run_async(render_units(open_repo_files(repo.root, "HEAD"), aws))
+
+    unit = results[0].unit
+    assert unit is not None, results[0].findings
+    found = [f for f in validate_unit(unit) if f.code == code]
+    assert [(f.severity, f.field, f.file) for f in found] == [
+        (severity, next(iter(extra)), "log-router/ecs-service-def.json")
+    ]

@@ -687,6 +687,26 @@ def check_service(service: JsonObject, task: JsonObject | None, place: Place) ->
                 hint="use REPLICA on Fargate, or run the daemon on EC2 capacity",
             )
         )
+    if service.get("schedulingStrategy") == "DAEMON" and service.get("placementStrategy"):
+        findings.append(
+            place.finding(
+                "daemon-placement-strategy",
+                "ECS refuses placement strategies on a DAEMON service: it places one task "
+                "on each instance",
+                field="placementStrategy",
+                hint="drop placementStrategy; placementConstraints may narrow the instances",
+            )
+        )
+    if service.get("schedulingStrategy") == "DAEMON" and service.get("desiredCount") is not None:
+        findings.append(
+            place.finding(
+                "daemon-desired-count",
+                "a DAEMON service runs one task per instance: its desiredCount is not applied",
+                field="desiredCount",
+                hint="drop desiredCount from the DAEMON service",
+                severity=Severity.WARNING,
+            )
+        )
 
     if task is not None:
         findings.extend(_check_service_network(service, task, place))

@@ -122,7 +122,7 @@ class Emulator:
         self.ecs.set_failing_images(images)
 
     def apply_seed(self, document: Any) -> dict[str, str]:
-        return Seeder(self.endpoint).apply(document)
+        return Seeder(self.endpoint, self.ecs.set_container_instances).apply(document)
 
     def _step(self) -> None:
         # ECS first: CodeDeploy reads the task sets ECS has just moved along.

@@ -5,6 +5,7 @@ A seed file is YAML::
     region: us-east-1
     clusters:
       - {name: prod, capacity_providers: [FARGATE, FARGATE_SPOT]}
+      - {name: edge, instances: 3}
     vpcs:
       - name: prod
         cidr: 10.0.0.0/16
@@ -52,6 +53,10 @@ A seed file is YAML::
             auto_rollback: true
             ready_wait_minutes: 30
             termination_wait_minutes: 5
+
+A cluster has ``instances`` simulated EC2 container instances (default 2):
+a DAEMON service runs one task on each, and other EC2 tasks are spread over
+them. Seeding a cluster that exists sets its number of instances again.
 
 A listener rule forwards the paths it lists to its target groups with their
 weights (ECS-native blue/green names such a rule as ``productionListenerRule``
@@ -120,10 +125,18 @@ def _fields(section: str, item: Any, required: set[str], optional: set[str]) -> 
 
 
 class Seeder:
-    """Applies seed documents to the emulator listening at ``endpoint``."""
+    """Applies seed documents to the emulator listening at ``endpoint``.
 
-    def __init__(self, endpoint: str) -> None:
+    ``set_instances(region, cluster, count)`` sets a cluster's number of
+    container instances: no ECS call registers a simulated one, so the emulator
+    that owns the seeder lends its own hand.
+    """
+
+    def __init__(
+        self, endpoint: str, set_instances: Callable[[str, str, int], None] | None = None
+    ) -> None:
         self._endpoint = endpoint
+        self._set_instances = set_instances
         self.references: dict[str, str] = {}
 
     def client(self, service: str, region: str) -> Any:
@@ -191,9 +204,24 @@ class Seeder:
     def _cluster(self, item: Any, region: str) -> None:
         if isinstance(item, str):
             item = {"name": item}
-        item = _fields("clusters", item, {"name"}, {"capacity_providers"})
+        item = _fields("clusters", item, {"name"}, {"capacity_providers", "instances"})
+        instances = item.get("instances")
+        if instances is not None and (
+            isinstance(instances, bool) or not isinstance(instances, int) or instances < 0
+        ):
+            raise SeedError(
+                f"clusters: {item['name']}: instances is a whole number of container "
+                f"instances (0 or more), got {instances!r}"
+            )
+        if instances is not None and self._set_instances is None:
+            raise SeedError(
+                f"clusters: {item['name']}: instances can only be set by the emulator itself "
+                "(reconciler emulator --seed, or POST /_emulator/seed)"
+            )
         ecs = self.client("ecs", region)
         arn = ecs.create_cluster(clusterName=item["name"])["cluster"]["clusterArn"]
+        if instances is not None and self._set_instances is not None:
+            self._set_instances(region, item["name"], instances)
         providers = item.get("capacity_providers") or []
         if providers:
             ecs.put_cluster_capacity_providers(

@@ -320,7 +320,7 @@ def test_task_keys_cover_botocores_documented_describe_tasks_example(ecs: Simula
     arns = ecs.call("ListTasks", cluster="prod")["taskArns"]
     task = ecs.call("DescribeTasks", cluster="prod", tasks=arns)["tasks"][0]
 
-    # Container instances are not modelled: Fargate-like tasks have none.
+    # A Fargate task runs on no container instance (EC2 tasks name theirs).
     assert set(example) - {"containerInstanceArn"} <= set(task)
     assert set(example["containers"][0]) <= set(task["containers"][0])
     assert task["overrides"]["containerOverrides"] == [{"name": "app"}]

@@ -36,6 +36,9 @@ class ArnScope:
     def capacity_provider(self, name: str) -> str:
         return self.build(f"capacity-provider/{name}")
 
+    def container_instance(self, cluster: str, instance_id: str) -> str:
+        return self.build(f"container-instance/{cluster}/{instance_id}")
+
     def container(self, cluster: str, container_id: str) -> str:
         return self.build(f"container/{cluster}/{container_id}")
 

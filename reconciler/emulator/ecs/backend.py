@@ -7,7 +7,14 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from reconciler.emulator.ecs import clusters, operations, services, taskdefs, tasksets
+from reconciler.emulator.ecs import (
+    clusters,
+    instances,
+    operations,
+    services,
+    taskdefs,
+    tasksets,
+)
 from reconciler.emulator.ecs.arns import last_name
 from reconciler.emulator.ecs.errors import EcsApiError, invalid_parameter
 from reconciler.emulator.ecs.records import Json, ServiceRecord
@@ -28,6 +35,8 @@ OPERATIONS: dict[str, Operation] = {
     "DeleteCluster": clusters.delete_cluster,
     "PutClusterCapacityProviders": clusters.put_cluster_capacity_providers,
     "DescribeCapacityProviders": clusters.describe_capacity_providers,
+    "ListContainerInstances": instances.list_container_instances,
+    "DescribeContainerInstances": instances.describe_container_instances,
     "RegisterTaskDefinition": taskdefs.register_task_definition,
     "DescribeTaskDefinition": taskdefs.describe_task_definition,
     "ListTaskDefinitions": taskdefs.list_task_definitions,
@@ -111,6 +120,16 @@ class EcsBackend:
         with self._lock:
             self._world.reset()
             self._world.set_failing_images(())
+
+    def set_container_instances(self, region: str, cluster: str, count: int) -> None:
+        """Make ``count`` simulated container instances ACTIVE in an existing cluster.
+
+        DAEMON services follow at the next clock step: a task on each new
+        instance, none left on a deregistered one.
+        """
+        with self._lock:
+            found = services.find_cluster(self._world, region, cluster)
+            instances.set_instance_count(self._world, region, found, count)
 
     def service_exists(self, region: str, cluster: str, service: str) -> bool:
         """Whether an ACTIVE service exists (for Application Auto Scaling targets)."""

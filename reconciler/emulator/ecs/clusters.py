@@ -1,4 +1,8 @@
-"""Clusters and the Fargate capacity providers every account has."""
+"""Clusters and the Fargate capacity providers every account has.
+
+A new cluster comes with simulated EC2 container instances (``instances``), so
+that EC2 and DAEMON services have somewhere to run.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import copy
 
 from reconciler.emulator.ecs.arns import last_name
 from reconciler.emulator.ecs.errors import EcsApiError, invalid_parameter
+from reconciler.emulator.ecs.instances import DEFAULT_INSTANCE_COUNT, set_instance_count
 from reconciler.emulator.ecs.pagination import paginate, with_token
 from reconciler.emulator.ecs.records import ClusterRecord, Json
 from reconciler.emulator.ecs.services import FARGATE_PROVIDERS, find_cluster
@@ -58,13 +63,14 @@ def create_cluster(world: World, region: str, params: Json) -> Json:
     )
     cluster = ClusterRecord(arn, name, body, copy.deepcopy(tags))
     state.clusters[name] = cluster
+    set_instance_count(world, region, cluster, DEFAULT_INSTANCE_COUNT)
     return {"cluster": describe_cluster(cluster, frozenset({"TAGS", "SETTINGS"}))}
 
 
 def describe_cluster(cluster: ClusterRecord, include: frozenset[str]) -> Json:
     described = copy.deepcopy(cluster.body)
     described.update(
-        registeredContainerInstancesCount=0,
+        registeredContainerInstancesCount=len(cluster.active_instances),
         runningTasksCount=sum(1 for task in cluster.tasks.values() if task.running),
         pendingTasksCount=sum(1 for task in cluster.tasks.values() if task.starting),
         activeServicesCount=sum(1 for s in cluster.services.values() if s.status == "ACTIVE"),

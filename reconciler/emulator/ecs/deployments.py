@@ -29,6 +29,7 @@ import math
 from typing import Protocol
 
 from reconciler.emulator.ecs.records import (
+    ContainerInstanceRecord,
     DeploymentRecord,
     Json,
     ServiceDeploymentRecord,
@@ -161,13 +162,16 @@ class RollingDeployment:
             if task.live and task.deployment_id == deployment.deployment_id
         ]
 
-    def start_tasks(self, count: int) -> None:
+    def start_tasks(
+        self, count: int, instances: list[ContainerInstanceRecord] | None = None
+    ) -> None:
+        """Start ``count`` PRIMARY tasks, on ``instances`` one each when given."""
         service, primary = self.service, self._deployment
         cluster = self.world.region(self.region).clusters[service.cluster_name]
         task_definition = primary_task_definition(self.world, self.region, primary)
         placement = task_placement(primary)
         started = []
-        for _ in range(count):
+        for index in range(count):
             task = start_task(
                 self.world,
                 self.region,
@@ -180,6 +184,7 @@ class RollingDeployment:
                 deployment_id=primary.deployment_id,
                 tags=service.tags if service.body.get("propagateTags") == "SERVICE" else [],
                 extra={"enableExecuteCommand": service.body.get("enableExecuteCommand", False)},
+                container_instance=instances[index] if instances is not None else None,
             )
             service.tasks[task.task_id] = task
             started.append(task)
@@ -302,13 +307,17 @@ def machine_for(
 ) -> DeploymentMachine:
     """The state machine for the kind of deployment the service asks for.
 
-    A rollback always rolls (blue/green rollbacks too, once traffic is back on
-    blue); otherwise the strategy decides. CODE_DEPLOY services have task sets
+    A DAEMON service replaces its task instance by instance. A rollback always
+    rolls (blue/green rollbacks too, once traffic is back on blue); otherwise
+    the strategy decides. CODE_DEPLOY services have task sets
     rather than deployments and never reach this point.
     """
-    # Imported here: the traffic-shifting strategies build on this module.
+    # Imported here: the daemon and traffic-shifting machines build on this module.
+    from reconciler.emulator.ecs.daemon import DaemonDeployment
     from reconciler.emulator.ecs.trafficshift import TRAFFIC_STRATEGIES, traffic_machine
 
+    if service.body.get("schedulingStrategy") == "DAEMON":
+        return DaemonDeployment(world, region, service, deployment, rollback_of)
     strategy = service.body["deploymentConfiguration"].get("strategy", "ROLLING")
     if rollback_of is None and strategy in TRAFFIC_STRATEGIES:
         return traffic_machine(world, region, service, deployment)

@@ -58,6 +58,12 @@ def list_tasks(world: World, region: str, params: Json) -> Json:
         raise service_not_found()
     desired_status = params.get("desiredStatus", "RUNNING")
     family = params.get("family")
+    instance = params.get("containerInstance")
+    instance_arn = (
+        None
+        if instance is None
+        else world.scope(region).container_instance(cluster.name, last_name(instance))
+    )
     now = world.now()
     arns = [
         task.arn
@@ -66,6 +72,7 @@ def list_tasks(world: World, region: str, params: Json) -> Json:
         and visible(task, now, STOPPED_TASK_RETENTION_SECONDS)
         and (service_name is None or task.service_name == last_name(service_name))
         and (family is None or task.task_definition.family == family)
+        and (instance_arn is None or task.container_instance_arn == instance_arn)
         and (params.get("startedBy") is None or task.started_by == params["startedBy"])
         and (
             params.get("launchType") is None

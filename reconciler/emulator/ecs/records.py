@@ -56,6 +56,8 @@ class TaskRecord:
     deployment_id: str | None = None
     extra: Json = field(default_factory=dict)
     version: int = 1
+    # The simulated EC2 instance an EC2 task runs on (None on Fargate).
+    container_instance_arn: str | None = None
 
     @property
     def live(self) -> bool:
@@ -160,6 +162,22 @@ class ServiceRecord:
 
 
 @dataclass(eq=False)
+class ContainerInstanceRecord:
+    """A simulated EC2 container instance: a place for EC2 tasks, DAEMON ones above all."""
+
+    arn: str
+    instance_id: str
+    ec2_instance_id: str
+    body: Json
+    status: str = "ACTIVE"
+    version: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ACTIVE"
+
+
+@dataclass(eq=False)
 class ClusterRecord:
     arn: str
     name: str
@@ -167,6 +185,23 @@ class ClusterRecord:
     tags: list[Json]
     services: dict[str, ServiceRecord] = field(default_factory=dict)
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    # In registration order; deregistered ones stay, INACTIVE, as ECS shows them.
+    instances: dict[str, ContainerInstanceRecord] = field(default_factory=dict)
+    # Round-robin position for placing EC2 tasks that are not DAEMON ones.
+    placements: int = 0
+
+    @property
+    def active_instances(self) -> list[ContainerInstanceRecord]:
+        return [instance for instance in self.instances.values() if instance.active]
+
+    def next_instance(self) -> ContainerInstanceRecord | None:
+        """Where the next EC2 task that is not a DAEMON one goes: the instances in turn."""
+        active = self.active_instances
+        if not active:
+            return None
+        chosen = active[self.placements % len(active)]
+        self.placements += 1
+        return chosen
 
     @property
     def active(self) -> bool:

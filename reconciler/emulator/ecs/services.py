@@ -31,7 +31,7 @@ from reconciler.emulator.ecs.tags import check_tags
 from reconciler.emulator.ecs.taskdefs import check_launchable, resolve_task_definition
 from reconciler.emulator.ecs.tasks import request_stop
 from reconciler.emulator.ecs.tasksets import create_task_set, describe_task_set
-from reconciler.emulator.ecs.trafficshift import check_traffic_settings
+from reconciler.emulator.ecs.trafficshift import TRAFFIC_STRATEGIES, check_traffic_settings
 from reconciler.emulator.ecs.validation import shape_members
 from reconciler.emulator.ecs.world import World
 
@@ -64,6 +64,13 @@ DEFAULT_DEPLOYMENT_CONFIGURATION: Json = {
     "maximumPercent": 200,
     "minimumHealthyPercent": 100,
     "strategy": "ROLLING",
+}
+# A DAEMON service replaces its task on each instance in place: no room for a
+# second task, and none of them needs to stay up meanwhile.
+DAEMON_DEPLOYMENT_CONFIGURATION: Json = {
+    **DEFAULT_DEPLOYMENT_CONFIGURATION,
+    "maximumPercent": 100,
+    "minimumHealthyPercent": 0,
 }
 
 CREATED_BY = "arn:aws:iam::{account}:root"
@@ -122,9 +129,52 @@ def check_supported(world: World, region: str, settings: Json) -> None:
         check_traffic_settings(world, region, settings)
     except ValueError as e:
         raise invalid_parameter(str(e)) from e
-    if settings.get("schedulingStrategy", "REPLICA") != "REPLICA":
-        # TODO(#2): model DAEMON scheduling (a task per container instance); refused until then.
-        raise invalid_parameter("The emulator does not model the DAEMON scheduling strategy yet.")
+
+
+def is_daemon(settings: Json) -> bool:
+    return bool(settings.get("schedulingStrategy") == "DAEMON")
+
+
+def check_daemon(settings: Json, *, count_given: bool) -> None:
+    """The refusals ECS makes for a DAEMON service.
+
+    ``settings`` are what the service would run with (for an update, the
+    request merged over the service); ``count_given`` says whether the request
+    carried a desiredCount, which a daemon's instance count owns.
+    """
+    if count_given:
+        raise invalid_parameter(
+            "The daemon scheduling strategy does not support a desired count for services. "
+            "Remove the desired count value and try again"
+        )
+    if settings.get("placementStrategy"):
+        raise invalid_parameter(
+            "The daemon scheduling strategy does not support placement strategies. "
+            "Remove the placement strategy and try again"
+        )
+    if settings.get("launchType") == "FARGATE":
+        raise invalid_parameter(
+            "DAEMON scheduling strategy is not supported with FARGATE launch type."
+        )
+    if settings.get("capacityProviderStrategy"):
+        raise invalid_parameter(
+            "Specifying a capacity provider strategy is not supported when you create a service "
+            "using the DAEMON scheduling strategy."
+        )
+    controller = settings.get("deploymentController", {}).get("type", "ECS")
+    if controller != "ECS":
+        raise invalid_parameter(
+            f"The {controller} deployment controller does not support the DAEMON scheduling "
+            "strategy. Use the ECS deployment controller."
+        )
+    strategy = settings.get("deploymentConfiguration", {}).get("strategy", "ROLLING")
+    if strategy in TRAFFIC_STRATEGIES:
+        # TODO(#6): find out whether ECS runs blue/green, linear and canary daemons;
+        # refused meanwhile rather than modelled on a guess.
+        raise invalid_parameter(
+            f"The emulator models DAEMON services with the ROLLING deployment strategy only, "
+            f"not {strategy}."
+        )
 
 
 def uses_code_deploy(service: ServiceRecord) -> bool:
@@ -223,8 +273,11 @@ def fill_service_defaults(
             body["capacityProviderStrategy"] = copy.deepcopy(default_strategy)
         else:
             body["launchType"] = "EC2"
+    defaults = (
+        DAEMON_DEPLOYMENT_CONFIGURATION if is_daemon(body) else DEFAULT_DEPLOYMENT_CONFIGURATION
+    )
     body["deploymentConfiguration"] = merge_deployment_configuration(
-        DEFAULT_DEPLOYMENT_CONFIGURATION, body.get("deploymentConfiguration", {})
+        defaults, body.get("deploymentConfiguration", {})
     )
     body.setdefault("deploymentController", {"type": "ECS"})
     body.setdefault("propagateTags", "NONE")
@@ -238,6 +291,9 @@ def fill_service_defaults(
     if uses_fargate(body):
         body.setdefault("platformVersion", "LATEST")
         body["platformFamily"] = platform_family(task_definition)
+    if is_daemon(body):
+        # The count follows the instances; the daemon deployment keeps it so.
+        body["desiredCount"] = len(cluster.active_instances)
     body["createdBy"] = CREATED_BY.format(account=world.account_id)
 
 
@@ -247,12 +303,20 @@ def create_service(world: World, region: str, params: Json) -> Json:
     existing = cluster.services.get(name)
     if existing is not None and existing.status != "INACTIVE":
         raise invalid_parameter("Creation of service was not idempotent.")
+    if is_daemon(params):
+        # The cluster's default capacity provider strategy would apply, and is refused.
+        settings = dict(params)
+        if not params.get("launchType") and not params.get("capacityProviderStrategy"):
+            settings["capacityProviderStrategy"] = cluster.body.get(
+                "defaultCapacityProviderStrategy"
+            )
+        check_daemon(settings, count_given="desiredCount" in params)
     check_supported(world, region, params)
     if "taskDefinition" not in params:
         raise invalid_parameter("TaskDefinition must be specified.")
-    if "desiredCount" not in params:
+    if "desiredCount" not in params and not is_daemon(params):
         raise invalid_parameter("desiredCount is required when schedulingStrategy is REPLICA.")
-    if params["desiredCount"] < 0:
+    if params.get("desiredCount", 0) < 0:
         raise invalid_parameter("desiredCount can't be less than 0.")
     task_definition = resolve_task_definition(world.region(region), params["taskDefinition"])
     check_placement(params, task_definition)
@@ -325,6 +389,8 @@ def update_service(world: World, region: str, params: Json) -> Json:
         raise invalid_parameter("desiredCount can't be less than 0.")
 
     # Checked on the merged settings: a strategy set earlier still needs its balancer.
+    if is_daemon(body):
+        check_daemon(body, count_given="desiredCount" in params)
     check_supported(world, region, body)
     task_definition = resolve_task_definition(world.region(region), body["taskDefinition"])
     body["taskDefinition"] = task_definition.arn
@@ -363,7 +429,9 @@ def delete_service(world: World, region: str, params: Json) -> Json:
     if service is None or service.status == "INACTIVE":
         raise service_not_found()
     if service.status == "ACTIVE":
-        if service.desired_count > 0 and not params.get("force"):
+        # A daemon's count is its instances': it is deleted without scaling in first.
+        scaled = service.desired_count > 0 and not is_daemon(service.body)
+        if scaled and not params.get("force"):
             raise invalid_parameter("The service cannot be stopped while it is scaled above 0.")
         service.status = "DRAINING"
         service.body["desiredCount"] = 0

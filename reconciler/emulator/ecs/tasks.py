@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import copy
 
-from reconciler.emulator.ecs.records import ClusterRecord, Json, TaskDefinitionRecord, TaskRecord
+from reconciler.emulator.ecs.records import (
+    ClusterRecord,
+    ContainerInstanceRecord,
+    Json,
+    TaskDefinitionRecord,
+    TaskRecord,
+)
 from reconciler.emulator.ecs.world import World
 
 # Seconds a task spends in each state before the next one (ENI and image pull,
@@ -43,8 +49,15 @@ def start_task(
     deployment_id: str | None = None,
     tags: list[Json] | None = None,
     extra: Json | None = None,
+    container_instance: ContainerInstanceRecord | None = None,
 ) -> TaskRecord:
-    """Create a task in PROVISIONING and file it under its cluster."""
+    """Create a task in PROVISIONING and file it under its cluster.
+
+    An EC2 task runs on ``container_instance``, or on the cluster's instances in
+    turn when none is given; Fargate tasks run on no instance.
+    """
+    if container_instance is None and placement.get("launchType") == "EC2":
+        container_instance = cluster.next_instance()
     now = world.now()
     task_id = world.new_task_id()
     scope = world.scope(region)
@@ -81,6 +94,7 @@ def start_task(
         service_name=service_name,
         deployment_id=deployment_id,
         extra=copy.deepcopy(extra or {}),
+        container_instance_arn=container_instance.arn if container_instance else None,
     )
     cluster.tasks[task_id] = task
     return task
@@ -191,6 +205,8 @@ def describe_task(task: TaskRecord, include_tags: bool) -> Json:
             described[key] = body[key]
     if task.started_by is not None:
         described["startedBy"] = task.started_by
+    if task.container_instance_arn is not None:
+        described["containerInstanceArn"] = task.container_instance_arn
     if task.last_status == "RUNNING":
         described["connectivity"] = "CONNECTED"
     described.update(task.times)

@@ -183,8 +183,8 @@ def describe_instance(
 def list_container_instances(world: World, region: str, params: Json) -> Json:
     cluster = find_cluster(world, region, params.get("cluster"))
     if params.get("filter"):
-        # TODO(#2): evaluate the cluster query language; refused until then, so a
-        # filtered listing is never silently wrong.
+        # The cluster query language is not modelled (the README says so): a
+        # filtered listing is refused rather than silently wrong.
         raise invalid_parameter(
             "The emulator does not evaluate cluster query language filters; "
             "list without a filter and select from DescribeContainerInstances."

@@ -35,6 +35,12 @@ import json, os, shutil, subprocess, sys
 sample, kept, *command = sys.argv[1:]
 kept = set(kept.split(os.pathsep))
 shutil.copytree(sample, "/data/repo")
+if os.environ.get("SANDBOX_GIT_INIT"):
+    # The daemon watches a git repository: make the copy one, untraced.
+    who = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@localhost"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "units"]):
+        subprocess.run(["git", *args], cwd="/data/repo", check=True, env={**os.environ, **who})
 traced = subprocess.run(
     ["strace", "-f", "-qq", "-Z", "-e", "trace=%file", "-o", "/tmp/.strace", *command],
     capture_output=True, text=True,
@@ -112,9 +118,6 @@ def test_a_write_outside_data_and_tmp_is_refused_and_reported(
     assert "/data/ok" in report["written"]
 
 
-# TODO(#7): run `reconciler run --data-dir /data` here once the daemon lands, so
-# the clone and git notes it writes are covered too; `plan` reads the same repo
-# and makes the same AWS calls meanwhile.
 def test_the_reconciler_plans_with_only_data_and_tmp_writable(
     tmp_path: Path, seeded: EmulatorHandle
 ) -> None:
@@ -128,4 +131,24 @@ def test_the_reconciler_plans_with_only_data_and_tmp_writable(
     assert report["refused"] == [], "writes outside /data and /tmp:\n" + "\n".join(
         report["refused"]
     )
+    assert not [p for p in report["written"] if p.endswith(".pyc")]
+
+
+def test_the_daemon_runs_a_cycle_with_only_data_and_tmp_writable(
+    tmp_path: Path, seeded: EmulatorHandle
+) -> None:
+    # Its clone, its git notes and everything else it writes stay under /data.
+    env = {**_image_env(seeded.endpoint), "SANDBOX_GIT_INIT": "1"}
+    command = [
+        sys.executable, "-m", "reconciler", "run", "--repo", "/data/repo",
+        "--data-dir", "/data/state", "--once", "--read-only",
+    ]  # fmt: skip
+
+    report = run_read_only(tmp_path, env, *command)
+
+    assert report["exit"] == 0, report["stderr"]
+    assert report["refused"] == [], "writes outside /data and /tmp:\n" + "\n".join(
+        report["refused"]
+    )
+    assert any(p.startswith("/data/state/mirrors/") for p in report["written"])
     assert not [p for p in report["written"] if p.endswith(".pyc")]

@@ -204,6 +204,8 @@ class Reconciler:
     def _ownership_moved(self, revision: str) -> bool:
         """Whether this replica owns other units than at its last reconcile (a shard
         was taken over or given up): the newly owned ones are reconciled at once."""
+        if isinstance(self.ownership, SoleOwnership):
+            return False  # one replica owns every unit, always
         owned = self.ownership.owned(discover_units(self.mirror.files(revision)))
         return owned != self._owned
 
@@ -291,7 +293,7 @@ class Reconciler:
             book = self._book(unit)
             book.note(stage)
             if stage == "rolling out" and unit in touched:
-                unit_plan = next((u for u in planned.plan.units if u.unit == unit), None)
+                log.info("rollout started", extra={"unit": unit, "revision": revision})
                 self._post(
                     rollout_status(
                         revision,
@@ -304,8 +306,6 @@ class Reconciler:
                         target_url=self._console(planned, unit),
                     )
                 )
-                if unit_plan is not None:
-                    log.info("rollout started", extra={"unit": unit, "revision": revision})
 
         def on_event(unit: str, message: str) -> None:
             self._book(unit).note(message)

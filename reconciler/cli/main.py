@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "emulator",
     "scale",
     "set-image",
+    "appspec",
 )
 
 

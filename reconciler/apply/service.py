@@ -279,6 +279,10 @@ async def _create(
             aws, target, unit.config.cluster, str(unit.config.service), bounds, suspended=suspend
         )
     applied = _rollout_or_started(unit, plan, options, service, arn, started_at, suspend)
+    if applied.rollout is None and suspend and bounds is not None:
+        # No rollout to track (a CODE_DEPLOY service starts on its task set):
+        # nothing would resume scaling later.
+        await resume_scaling(aws, target, unit.config.cluster, str(unit.config.service), bounds)
     return dataclasses.replace(applied, service_arn=str(service["serviceArn"]))
 
 

@@ -57,7 +57,7 @@ def test_a_code_deploy_rollout_deploys_the_appspec_and_moves_the_listeners_to_gr
 
     assert outcome.result is OutcomeResult.SUCCEEDED, outcome.message
     assert outcome.message.startswith("prod-legacy:2 deployed CodeDeploy")
-    assert outcome.deployment_id is not None and outcome.deployment_id.startswith("d-")
+    assert str(outcome.deployment_id).startswith("d-")
     assert world.legacy_listener_on(80) == "legacy-green"
     assert world.legacy_listener_on(8080) == "legacy-green"
     assert world.running_revision("legacy") == "prod-legacy:2"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.apply.codedeploy import (
+    CODE_DEPLOY_UPDATABLE,
     create_code_deploy_deployment,
     is_code_deploy,
     update_fields_allowed,
@@ -372,6 +373,7 @@ async def _update(
     # CodeDeploy rolls out a CODE_DEPLOY service's task definition; ECS refuses it.
     code_deploy_arn = None
     if is_code_deploy(unit):
+        _warn_code_deploy_refuses(unit, update)
         update = update_fields_allowed(update) if update is not None else None
         update = update or None
         if task_definition_arn is not None and task_definition_arn != live.task_definition_arn:
@@ -452,6 +454,18 @@ async def _update(
     return dataclasses.replace(
         applied, **_recorded(unit, live, options, plan.desired_digest, running)
     )
+
+
+def _warn_code_deploy_refuses(unit: DesiredUnit, update: Mapping[str, Any] | None) -> None:
+    """Say which changed fields neither UpdateService nor the AppSpec can bring."""
+    carried = CODE_DEPLOY_UPDATABLE | {"cluster", "service", "taskDefinition"}
+    refused = sorted(set(update or ()) - carried)
+    if refused:
+        # TODO(#6): recreate the service (with the unit's consent) to change these.
+        log.warning(
+            "fields a CODE_DEPLOY service cannot change were left as they are",
+            extra={"unit": unit.id, "changed_paths": refused},
+        )
 
 
 def _desired_count(unit: DesiredUnit, live: LiveUnit) -> int | None:

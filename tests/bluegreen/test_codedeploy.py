@@ -152,3 +152,28 @@ def test_the_deployment_group_is_discovered_once_when_the_config_does_not_name_i
         "codedeploy:ListApplications": 1,
         "codedeploy:CreateDeployment": 2,
     }
+
+
+def test_update_service_carries_only_what_a_code_deploy_service_may_change(
+    created: SampleWorld,
+) -> None:
+    world = created
+    world.repo.replace(
+        "legacy/ecs-service-def.json",
+        '"healthCheckGracePeriodSeconds": 60',
+        '"healthCheckGracePeriodSeconds": 90',
+    )
+    world.set_image("legacy", LEGACY_IMAGE, "7.0.4")
+    world.emulator.reset_stats()
+
+    outcome = world.apply("legacy")["legacy"]
+
+    assert outcome.result is OutcomeResult.SUCCEEDED, outcome.message
+    assert world.calls("ecs:UpdateService", "codedeploy:CreateDeployment") == {
+        "ecs:UpdateService": 1,
+        "codedeploy:CreateDeployment": 1,
+    }
+    service = world.service("legacy")
+    assert service["healthCheckGracePeriodSeconds"] == 90
+    assert world.running_revision("legacy") == "prod-legacy:2"
+    assert world.apply("legacy")["legacy"].result is OutcomeResult.IN_SYNC

@@ -230,6 +230,19 @@ class RolloutTracker:
     async def _poll_native(self, pending: Sequence[_Tracked]) -> None:
         """Blue/green, linear and canary rollouts, through their service deployments."""
         await asyncio.gather(*(self._find_service_deployment(t) for t in pending))
+        now = self._clock.now()
+        lost = [t for t in pending if t.service_deployment_arn is None and not t.future.done()]
+        for tracked in lost:
+            if now >= tracked.rollout.deadline:
+                tracked.future.set_result(
+                    _outcome(
+                        tracked.rollout,
+                        OutcomeResult.FAILED,
+                        f"ECS listed no service deployment for {tracked.rollout.service} "
+                        f"within {tracked.rollout.deadline - tracked.rollout.started_at:.0f}s",
+                        str(Reason.ROLLOUT_TIMEOUT),
+                    )
+                )
         known = [t for t in pending if t.service_deployment_arn is not None]
         batches = _batches(known, SERVICE_DEPLOYMENTS_PER_CALL)
         await asyncio.gather(*(self._poll_native_batch(t, b) for t, b in batches))
@@ -250,11 +263,10 @@ class RolloutTracker:
         except ReconcilerError as exc:
             _fail_batch([tracked], exc)
             return
-        found = sorted(
-            listed.get("serviceDeployments") or (), key=lambda d: d.get("createdAt") or 0
-        )
-        if found:
-            tracked.service_deployment_arn = str(found[-1]["serviceDeploymentArn"])
+        dated = [d for d in listed.get("serviceDeployments") or () if d.get("createdAt")]
+        if dated:
+            newest = max(dated, key=lambda d: d["createdAt"])
+            tracked.service_deployment_arn = str(newest["serviceDeploymentArn"])
 
     async def _poll_native_batch(self, target: AwsTarget, batch: Sequence[_Tracked]) -> None:
         try:

@@ -450,12 +450,23 @@ class OutcomeResult(enum.StrEnum):
         return self in (OutcomeResult.IN_SYNC, OutcomeResult.SUCCEEDED, OutcomeResult.STARTED)
 
 
+NATIVE_STRATEGIES = frozenset({"BLUE_GREEN", "LINEAR", "CANARY"})
+"""ECS-native deployment strategies that shift traffic through listener rules."""
+
+CODE_DEPLOY = "CODE_DEPLOY"
+"""The deployment controller, and a :class:`Rollout`'s strategy, of CodeDeploy services."""
+
+
 @dataclass(frozen=True, slots=True)
 class Rollout:
     """A deployment apply started (or adopted) on one service, to be tracked.
 
     ``started_at`` and ``deadline`` are in the clock's seconds; ``deployment_id``
-    is the ECS deployment (``ecs-svc/...``) that became PRIMARY.
+    is the ECS deployment (``ecs-svc/...``) that became PRIMARY, or, for
+    ``strategy`` CODE_DEPLOY, the CodeDeploy deployment (``d-...``).
+    ``strategy`` is ROLLING, BLUE_GREEN, LINEAR, CANARY or CODE_DEPLOY; the
+    ECS-native traffic-shifting ones are tracked through their service
+    deployment, ``service_deployment_arn`` (found by listing when None).
     """
 
     unit: str
@@ -473,6 +484,8 @@ class Rollout:
     changed_paths: tuple[str, ...] = ()
     task_definition_reused: bool = False
     """The task definition is an earlier revision found by its digest (a revert)."""
+    strategy: str = "ROLLING"
+    service_deployment_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,13 @@ scaling is suspended before the rollout it must not fight; one UpdateService
 carries the task definition, the changed fields and the desired count, so one
 change is one deployment; the service's tags then record what was applied.
 
+Blue/green, linear and canary services (ECS-native strategies) go through the
+same UpdateService, their deploymentConfiguration and load balancers'
+advancedConfiguration carried as the unit writes them; their rollout is tracked
+through its service deployment. A CODE_DEPLOY service takes a new task
+definition through a CodeDeploy deployment instead, and UpdateService only for
+the few fields ECS lets it change.
+
 Apply never waits for the rollout it starts: it hands back a
 :class:`~reconciler.model.Rollout` for the track stage.
 """
@@ -18,6 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reconciler.apply.codedeploy import (
+    CODE_DEPLOY_UPDATABLE,
+    create_code_deploy_deployment,
+    is_code_deploy,
+    update_fields_allowed,
+)
 from reconciler.apply.requests import (
     create_service_request,
     is_daemon,
@@ -39,6 +52,8 @@ from reconciler.aws import Aws, AwsTarget
 from reconciler.clock import Clock
 from reconciler.errors import Reason, ReconcilerError
 from reconciler.model import (
+    CODE_DEPLOY,
+    NATIVE_STRATEGIES,
     TAG_BAD_REVISION,
     TAG_DIGEST,
     TAG_OWNER,
@@ -265,6 +280,10 @@ async def _create(
             aws, target, unit.config.cluster, str(unit.config.service), bounds, suspended=suspend
         )
     applied = _rollout_or_started(unit, plan, options, service, arn, started_at, suspend)
+    if applied.rollout is None and suspend and bounds is not None:
+        # No rollout to track (a CODE_DEPLOY service starts on its task set):
+        # nothing would resume scaling later.
+        await resume_scaling(aws, target, unit.config.cluster, str(unit.config.service), bounds)
     return dataclasses.replace(applied, service_arn=str(service["serviceArn"]))
 
 
@@ -355,9 +374,18 @@ async def _update(
         desired_count=_desired_count(unit, live),
     )
 
+    # CodeDeploy rolls out a CODE_DEPLOY service's task definition; ECS refuses it.
+    code_deploy_arn = None
+    if is_code_deploy(unit):
+        _warn_code_deploy_refuses(unit, update)
+        update = update_fields_allowed(update) if update is not None else None
+        update = update or None
+        if task_definition_arn is not None and task_definition_arn != live.task_definition_arn:
+            code_deploy_arn = task_definition_arn
+
     # Bounds, and suspension for the rollout, in one call before UpdateService.
     bounds = unit.policy.autoscaling
-    rolls_out = update is not None
+    rolls_out = update is not None or code_deploy_arn is not None
     suspend = bool(
         bounds is not None
         and bounds.suspend_during_rollout
@@ -376,6 +404,28 @@ async def _update(
 
     # One change, one deployment.
     started_at = clock.now()
+    if code_deploy_arn is not None:
+        try:
+            if update is not None:
+                await aws.call("ecs", "update_service", target, **update)
+            deployment_id = await create_code_deploy_deployment(aws, target, unit, code_deploy_arn)
+        except ReconcilerError:
+            if suspend and bounds is not None:
+                await resume_scaling(
+                    aws, target, unit.config.cluster, str(unit.config.service), bounds
+                )
+            raise
+        await _write_tags(aws, target, unit, live, options, None)
+        rollout = dataclasses.replace(
+            _rollout_of(unit, plan, options, code_deploy_arn, started_at),
+            deployment_id=deployment_id,
+            strategy=CODE_DEPLOY,
+        )
+        return Applied(
+            rollout=rollout,
+            resume_scaling=suspend,
+            **_recorded(unit, live, options, plan.desired_digest, code_deploy_arn),
+        )
     if update is not None:
         try:
             response = await aws.call("ecs", "update_service", target, **update)
@@ -412,6 +462,18 @@ async def _update(
     return dataclasses.replace(
         applied, **_recorded(unit, live, options, plan.desired_digest, running)
     )
+
+
+def _warn_code_deploy_refuses(unit: DesiredUnit, update: Mapping[str, Any] | None) -> None:
+    """Say which changed fields neither UpdateService nor the AppSpec can bring."""
+    carried = CODE_DEPLOY_UPDATABLE | {"cluster", "service", "taskDefinition"}
+    refused = sorted(set(update or ()) - carried)
+    if refused:
+        # TODO(#6): recreate the service (with the unit's consent) to change these.
+        log.warning(
+            "fields a CODE_DEPLOY service cannot change were left as they are",
+            extra={"unit": unit.id, "changed_paths": refused},
+        )
 
 
 def _desired_count(unit: DesiredUnit, live: LiveUnit) -> int | None:
@@ -569,6 +631,28 @@ def _rollout(
     deployment = primary_deployment(service)
     if deployment is None:
         return None
+    rollout = _rollout_of(unit, plan, options, task_definition_arn, started_at)
+    strategy = str((service.get("deploymentConfiguration") or {}).get("strategy") or "ROLLING")
+    if strategy in NATIVE_STRATEGIES:
+        # Traffic-shifting rollouts are followed through their service deployment.
+        arn = service.get("currentServiceDeployment")
+        return dataclasses.replace(
+            rollout,
+            deployment_id=str(deployment["id"]),
+            strategy=strategy,
+            service_deployment_arn=str(arn) if arn else None,
+        )
+    return dataclasses.replace(rollout, deployment_id=str(deployment["id"]))
+
+
+def _rollout_of(
+    unit: DesiredUnit,
+    plan: UnitPlan,
+    options: ApplyOptions,
+    task_definition_arn: str,
+    started_at: float,
+) -> Rollout:
+    """A rollout of the unit, its deployment id still to be filled in."""
     target = target_of(unit)
     return Rollout(
         unit=unit.id,
@@ -577,7 +661,7 @@ def _rollout(
         external_id=target.external_id,
         cluster=unit.config.cluster,
         service=str(unit.config.service),
-        deployment_id=str(deployment["id"]),
+        deployment_id="",
         task_definition_arn=task_definition_arn,
         started_at=started_at,
         deadline=started_at + timeout_of(unit),

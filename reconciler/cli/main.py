@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "plan",
     "apply",
     "status",
+    "appspec",
     "history",
     "scale",
     "set-image",

@@ -374,6 +374,10 @@ def _normalise_deployment_configuration(
     if controller == "ECS":
         # Strategies (rolling, blue/green, ...) are ECS's own deployments.
         body.setdefault("strategy", "ROLLING")
+    elif body.get("strategy") == "ROLLING":
+        # Only ECS's own deployments have a strategy: ROLLING reported for a
+        # CODE_DEPLOY or EXTERNAL service is a default that means nothing.
+        body.pop("strategy")
     return body
 
 

@@ -29,8 +29,14 @@ from reconciler.plan import desired_digest
 from tests.apply.sample import OWNER, GitRepo, apply, by_unit, describe, plan, seed_sample
 from tests.conftest import EmulatorHandle
 
-SERVICES = {"api": "api", "frontend": "frontend", "batch": "batch-worker"}
-BOUNDS = {"api": (5, 50), "frontend": (2, 20), "batch": (1, 10)}
+SERVICES = {
+    "api": "api",
+    "frontend": "frontend",
+    "batch": "batch-worker",
+    "web": "web",
+    "legacy": "legacy",
+}
+BOUNDS = {"api": (5, 50), "frontend": (2, 20), "batch": (1, 10), "web": (2, 10), "legacy": (2, 6)}
 WRITES = (
     "ecs:RegisterTaskDefinition",
     "ecs:CreateService",
@@ -87,6 +93,8 @@ def test_a_first_apply_creates_every_service_owned_and_tagged_with_what_it_appli
         "api": OutcomeResult.SUCCEEDED,
         "batch": OutcomeResult.SUCCEEDED,
         "frontend": OutcomeResult.SUCCEEDED,
+        "web": OutcomeResult.SUCCEEDED,
+        "legacy": OutcomeResult.SUCCEEDED,
     }
     services = describe(emulator, *SERVICES.values())
     revision = str(repo.repo.head.target)
@@ -102,12 +110,16 @@ def test_a_first_apply_creates_every_service_owned_and_tagged_with_what_it_appli
         assert "team" in tags
         assert service["desiredCount"] == BOUNDS[unit][0]
         assert service["runningCount"] == BOUNDS[unit][0]
-        assert service["deployments"][0]["rolloutState"] == "COMPLETED"
+        if service["deploymentController"]["type"] == "CODE_DEPLOY":
+            # CodeDeploy's services run task sets, not ECS deployments.
+            assert service["taskSets"][0]["status"] == "PRIMARY"
+        else:
+            assert service["deployments"][0]["rolloutState"] == "COMPLETED"
         described = emulator.client("ecs").describe_task_definition(
             taskDefinition=service["taskDefinition"], include=["TAGS"]
         )
         assert {t["key"]: t["value"] for t in described["tags"]}[TAG_DIGEST] == tags[TAG_DIGEST]
-    assert emulator.stats()["ecs:CreateService"] == 3
+    assert emulator.stats()["ecs:CreateService"] == 5
 
 
 def test_auto_scaling_targets_match_the_policy_and_are_suspended_only_during_the_rollout(

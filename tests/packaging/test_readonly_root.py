@@ -127,7 +127,13 @@ def test_the_reconciler_plans_with_only_data_and_tmp_writable(
 
     assert report["exit"] in (0, 2), report["stderr"]
     plan = json.loads(report["stdout"])
-    assert {unit["unit"] for unit in plan["units"]} == {"api", "batch", "frontend"}
+    assert {unit["unit"] for unit in plan["units"]} == {
+        "api",
+        "batch",
+        "frontend",
+        "legacy",
+        "web",
+    }
     assert report["refused"] == [], "writes outside /data and /tmp:\n" + "\n".join(
         report["refused"]
     )

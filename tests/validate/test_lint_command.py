@@ -49,7 +49,9 @@ def test_the_sample_repo_lints_clean_even_when_strict(
         "api: ok",
         "batch: ok",
         "frontend: ok",
-        "3 units linted: 0 failed, 0 errors, 0 warnings",
+        "legacy: ok",
+        "web: ok",
+        "5 units linted: 0 failed, 0 errors, 0 warnings",
     ]
     assert code == EXIT_OK
 

@@ -22,7 +22,7 @@ from reconciler.desired.lint import format_report, lint_units
 from reconciler.model import AutoScaling, DesiredUnit, Policy, RenderResult, UnitConfig
 
 SAMPLE_REPO = Path(__file__).resolve().parents[2] / "sample-repo"
-UNITS = ("frontend", "api", "batch")
+UNITS = ("frontend", "api", "batch", "web", "legacy")
 ACCOUNT = "123456789012"
 
 _ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
@@ -54,6 +54,8 @@ class Lookups:
                 "security_group": f"sg-{name}",
                 "target_group": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:"
                 f"targetgroup/{name}/0123456789abcdef",
+                "rule": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:"
+                f"listener-rule/app/{str(name).replace(':', '/')}",
             }
             assert kind in fake, f"seed refers to unknown kind {kind}"
             return fake[kind]
@@ -180,10 +182,12 @@ def test_each_sample_unit_shows_what_running_it_in_production_asks(unit: str) ->
     assert 1 <= strategy["FARGATE"].get("base", 0) <= 2
     assert strategy["FARGATE_SPOT"]["weight"] > 0
     assert "launchType" not in service
-    assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
-        "enable": True,
-        "rollback": True,
-    }
+    if service.get("deploymentController", {}).get("type", "ECS") == "ECS":
+        # CodeDeploy has no circuit breaker; it rolls back failed deployments itself.
+        assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
+            "enable": True,
+            "rollback": True,
+        }
     assert "desiredCount" not in service
     assert rendered.policy.autoscaling is not None
     assert set(service["networkConfiguration"]["awsvpcConfiguration"]) >= {
@@ -245,6 +249,12 @@ def test_every_name_the_seed_refers_to_is_created_by_the_seed() -> None:
         "security_group": {g["name"] for v in seed["vpcs"] for g in v["security_groups"]},
         "target_group": {t["name"] for lb in seed["load_balancers"] for t in lb["target_groups"]},
         "vpc": {v["name"] for v in seed["vpcs"]},
+        "rule": {
+            f"{lb['name']}:{listener['port']}:{rule['priority']}"
+            for lb in seed["load_balancers"]
+            for listener in lb["listeners"]
+            for rule in listener.get("rules") or ()
+        },
     }
 
     referenced = [

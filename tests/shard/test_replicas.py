@@ -81,7 +81,7 @@ class Fleet:
             self.stop(index)
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 120.0) -> None:
+def wait_until(condition: Callable[[], bool], seconds: float = 240.0) -> None:
     pause = threading.Event()
     for _ in range(int(seconds / 0.2)):
         if condition():

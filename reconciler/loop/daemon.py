@@ -34,7 +34,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.live import TaskDefinitionCache
 from reconciler.loop.applying import ApplyReport, Callbacks, apply_revision
 from reconciler.loop.orphans import Orphan, delete_orphan, find_orphans, prune_allowed
-from reconciler.loop.planning import PlannedRevision, plan_revision
+from reconciler.loop.planning import PlannedRevision, PlanningCache, plan_revision
 from reconciler.model import (
     TAG_BAD_REVISION,
     TAG_REVISION,
@@ -144,6 +144,7 @@ class Reconciler:
         self._units: dict[str, _UnitBook] = {}
         self._ready = False
         self._cache = TaskDefinitionCache()
+        self.planning_cache = PlanningCache()
         self._posting: set[asyncio.Task[None]] = set()
         self._desired: Mapping[str, DesiredUnit] = {}
         self._live_tags: Mapping[str, Mapping[str, str]] = {}
@@ -203,7 +204,11 @@ class Reconciler:
         files = self.mirror.files(revision)
         previous = self.reconciled
         planned = await plan_revision(
-            files, self.aws, repo_path=str(self.mirror.path), cache=self._cache
+            files,
+            self.aws,
+            repo_path=str(self.mirror.path),
+            cache=self._cache,
+            planning_cache=self.planning_cache,
         )
         touched = changed_units(self.mirror, previous, revision, planned)
         self._record_plan(planned)
@@ -305,7 +310,11 @@ class Reconciler:
             return
         files = self.mirror.files(self.reconciled)
         planned = await plan_revision(
-            files, self.aws, repo_path=str(self.mirror.path), cache=self._cache
+            files,
+            self.aws,
+            repo_path=str(self.mirror.path),
+            cache=self._cache,
+            planning_cache=self.planning_cache,
         )
         self._record_plan(planned)
         self._last_drift_check = self.clock.now()

@@ -66,7 +66,7 @@ test: install peers lint chart
 	$(PY) -m pytest --ignore=tests/packaging
 
 bench: install
-	$(PY) bench/steady_state.py
+	$(PY) -m bench
 
 demo: install
 	$(PY) -m reconciler demo --exit

@@ -65,7 +65,7 @@ lint: install
 test: install peers lint chart
 	$(PY) -m pytest --ignore=tests/packaging
 
-bench: install
+bench: install peers
 	$(PY) -m bench
 
 demo: install

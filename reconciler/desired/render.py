@@ -54,7 +54,7 @@ async def render_units(
     With ``cache``, a unit whose files are unchanged since it was last rendered
     is not rendered again (see :mod:`reconciler.desired.render_cache`).
     """
-    known = discover_units(files)
+    known = cache.discover(files) if cache is not None else discover_units(files)
     if unit_ids:
         unknown = [u for u in unit_ids if u not in known]
         if unknown:

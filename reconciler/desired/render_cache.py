@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from reconciler.desired.policy import POLICY_NAMES
 from reconciler.model import RenderResult
-from reconciler.source import RepoFiles
+from reconciler.source import RepoFiles, discover_units
 
 Fingerprint = tuple[object, ...]
 
@@ -79,11 +79,21 @@ class RenderCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, list[_Entry]] = {}
+        self._discovered: tuple[str, tuple[str, ...]] | None = None
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return sum(len(kept) for kept in self._entries.values())
+
+    def discover(self, files: RepoFiles) -> list[str]:
+        """The units of ``files``, found again only when the root tree changed."""
+        root = files.tree_id(".")
+        if root is None:
+            return discover_units(files)
+        if self._discovered is None or self._discovered[0] != root:
+            self._discovered = (root, tuple(discover_units(files)))
+        return list(self._discovered[1])
 
     def get(
         self,

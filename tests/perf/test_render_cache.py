@@ -194,3 +194,14 @@ def test_a_unit_is_planned_again_only_when_its_live_state_or_render_changed(repo
     assert bumped is not None
     assert planning.digest(bumped) != planning.digest(web)
     assert planning.plans_reused == 1
+
+
+def test_a_unit_added_by_a_later_commit_is_found_and_rendered(repo: Path) -> None:
+    cache = RenderCache()
+    revision = commit(repo)
+    assert sorted(render(repo, revision, cache)) == ["api", "web", "worker"]
+    assert sorted(render(repo, revision, cache)) == ["api", "web", "worker"]
+    write_unit(repo, "billing")
+    results = render(repo, commit(repo, "add billing"), cache)
+    assert sorted(results) == ["api", "billing", "web", "worker"]
+    assert results["billing"].ok

@@ -65,8 +65,8 @@ lint: install
 test: install peers lint chart
 	$(PY) -m pytest --ignore=tests/packaging
 
-bench: install
-	$(PY) bench/steady_state.py
+bench: install peers
+	$(PY) -m bench
 
 demo: install
 	$(PY) -m reconciler demo --exit

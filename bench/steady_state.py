@@ -1,15 +1,16 @@
-"""Steady-state drift check: the reconciler against the per-service way.
+"""Steady-state drift check (1) and the cost of scale (4).
 
-For N units on one cluster, all applied and unchanged, with a fixed latency
-injected on every AWS call, measure what one drift check costs:
+For N units on one cluster, all applied and unchanged, a fixed latency injected
+on every AWS call, measure one drift check:
 
-- the reconciler: ``plan_revision`` (render, read live batched, diff), cold (a
-  fresh process's caches) and warm (the second cycle);
+- the reconciler: ``Reconciler.check_drift`` from its git mirror, as the daemon
+  runs it, cold (the first check of a fresh process) and warm (the next one,
+  with the render cache and the plan memo filled);
 - the per-service way a deploy CLI run per folder takes: one DescribeServices,
   one DescribeTaskDefinition and one DescribeScalableTargets per service.
 
-Prints a markdown table. Everything runs against the embedded emulator on
-loopback. Run: ``make bench`` or ``python bench/steady_state.py``.
+Each N runs in a process of its own, so that its peak RSS is its own.
+``python -m bench.steady_state [--units 10 100 1000] [--latency-ms 20]``
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -27,114 +27,50 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
-from reconciler.aws import Aws, AwsTarget, Sessions
-from reconciler.desired import render_units
-from reconciler.live import TaskDefinitionCache
-from reconciler.loop.planning import plan_revision
-from reconciler.model import TAG_DIGEST, TAG_TASK_DEFINITION, PlanStatus
-from reconciler.plan import desired_digest
-from reconciler.source import open_repo_files
+from bench.common import (
+    CLUSTER,
+    EmulatorProcess,
+    call_counts,
+    commit_all,
+    control,
+    deploy_as_applied,
+    make_reconciler,
+    quiet_credentials,
+    unit_name,
+    write_repo,
+)
+from reconciler.aws import Aws, AwsTarget
+from reconciler.loop.daemon import Reconciler
+from reconciler.model import SyncState
 
 TARGET = AwsTarget("us-east-1")
 
 
-def write_repo(root: Path, count: int) -> None:
-    for index in range(count):
-        folder = root / f"svc-{index:04d}"
-        folder.mkdir(parents=True)
-        (folder / "ecspresso.yml").write_text(
-            f"region: us-east-1\ncluster: bench\nservice: svc-{index:04d}\n"
-            "service_definition: ecs-service-def.json\ntask_definition: ecs-task-def.json\n"
-        )
-        (folder / "reconciler.yml").write_text("vars:\n  IMAGE_TAG: '1.27'\n")
-        (folder / "ecs-task-def.json").write_text(
-            json.dumps(
-                {
-                    "family": f"svc-{index:04d}",
-                    "networkMode": "awsvpc",
-                    "requiresCompatibilities": ["FARGATE"],
-                    "cpu": "256",
-                    "memory": "512",
-                    "containerDefinitions": [
-                        {
-                            "name": "app",
-                            "image": "nginx:{{ must_env `IMAGE_TAG` }}",
-                            "essential": True,
-                            "portMappings": [{"containerPort": 8080}],
-                            "environment": [{"name": "UNIT", "value": str(index)}],
-                        }
-                    ],
-                }
-            )
-        )
-        (folder / "ecs-service-def.json").write_text(
-            json.dumps(
-                {
-                    "desiredCount": 1,
-                    "launchType": "FARGATE",
-                    "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-0a"]}},
-                    "deploymentConfiguration": {
-                        "deploymentCircuitBreaker": {"enable": True, "rollback": True}
-                    },
-                }
-            )
-        )
+def budget(units: int) -> int:
+    return math.ceil(units / 10) + math.ceil(units / 50) + 2
 
 
-def deploy(endpoint: str, root: Path) -> None:
-    """Create every service as apply leaves it: tagged with its digest and ARN."""
-    ecs = boto3.client("ecs", region_name="us-east-1", endpoint_url=endpoint)
-    ecs.create_cluster(clusterName="bench")
-    results = asyncio.run(render_units(open_repo_files(root), None))
-    for result in results:
-        unit = result.unit
-        if unit is None or unit.task_definition is None or unit.service is None:
-            raise SystemExit(f"{result.id} did not render: {result.findings}")
-        arn = ecs.register_task_definition(**unit.task_definition)["taskDefinition"][
-            "taskDefinitionArn"
-        ]
-        ecs.create_service(
-            cluster="bench",
-            serviceName=unit.id,
-            taskDefinition=arn,
-            tags=[
-                {"key": TAG_DIGEST, "value": desired_digest(unit) or ""},
-                {"key": TAG_TASK_DEFINITION, "value": arn},
-            ],
-            **unit.service,
-        )
-
-
-def control(endpoint: str, path: str, body: dict[str, Any]) -> Any:
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"{endpoint}/_emulator/{path}", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
-
-
-def calls(endpoint: str) -> int:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{endpoint}/_emulator/stats") as response:
-        return sum(json.load(response)["calls"].values())
-
-
-async def reconciler_cycles(aws: Aws, root: Path) -> list[tuple[float, float, bool]]:
-    """Two drift checks in one process: (wall seconds, CPU seconds, in sync)."""
-    cache = TaskDefinitionCache()
-    files = open_repo_files(root)
-    outcomes = []
+async def drift_checks(reconciler: Reconciler, endpoint: str) -> list[dict[str, Any]]:
+    """Two drift checks in one process: wall, CPU, calls, and whether all is in sync."""
+    fetched = await reconciler.mirror.fetch()
+    assert fetched.head is not None
+    reconciler.reconciled = fetched.head
+    checks = []
     for _ in range(2):
+        control(endpoint, "stats/reset")
         started, cpu = time.perf_counter(), time.process_time()
-        planned = await plan_revision(files, aws, cache=cache)
-        in_sync = all(u.status is PlanStatus.IN_SYNC for u in planned.plan.units)
-        outcomes.append((time.perf_counter() - started, time.process_time() - cpu, in_sync))
-    return outcomes
+        await reconciler.check_drift()
+        wall, used = time.perf_counter() - started, time.process_time() - cpu
+        units = reconciler.snapshot().units
+        checks.append(
+            {
+                "wall_s": wall,
+                "cpu_s": used,
+                "calls": sum(call_counts(endpoint).values()),
+                "in_sync": bool(units) and all(u.sync is SyncState.IN_SYNC for u in units),
+            }
+        )
+    return checks
 
 
 async def per_service(aws: Aws, names: list[str]) -> float:
@@ -142,7 +78,7 @@ async def per_service(aws: Aws, names: list[str]) -> float:
     started = time.perf_counter()
     for name in names:
         service = (
-            await aws.call("ecs", "describe_services", TARGET, cluster="bench", services=[name])
+            await aws.call("ecs", "describe_services", TARGET, cluster=CLUSTER, services=[name])
         )["services"][0]
         await aws.call(
             "ecs", "describe_task_definition", TARGET, taskDefinition=service["taskDefinition"]
@@ -152,88 +88,116 @@ async def per_service(aws: Aws, names: list[str]) -> float:
             "describe_scalable_targets",
             TARGET,
             ServiceNamespace="ecs",
-            ResourceIds=[f"service/bench/{name}"],
+            ResourceIds=[f"service/{CLUSTER}/{name}"],
         )
     return time.perf_counter() - started
 
 
-class EmulatorProcess:
-    """The emulator in a process of its own, so its CPU is not counted as ours."""
-
-    def __enter__(self) -> str:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "emulator", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self._process.stdout is not None
-        return self._process.stdout.readline().strip().split("=", 1)[1]
-
-    def __exit__(self, *exc: object) -> None:
-        self._process.terminate()
-        self._process.wait(timeout=30)
-        if self._process.stdout is not None:
-            self._process.stdout.close()
-
-
 def measure(count: int, latency_ms: float) -> dict[str, Any]:
     with EmulatorProcess() as endpoint, tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
+        root = Path(folder) / "repo"
         write_repo(root, count)
-        deploy(endpoint, root)
+        deploy_as_applied(endpoint, root, commit_all(root, f"{count} units"))
         control(endpoint, "faults", {"operations": "all", "latency_ms": latency_ms})
-        aws = Aws(Sessions(endpoint_url=endpoint))
+        reconciler = make_reconciler(endpoint, root, Path(folder) / "data")
         try:
-            control(endpoint, "stats/reset", {})
-            (cold, cold_cpu, cold_ok), (warm, warm_cpu, warm_ok) = asyncio.run(
-                reconciler_cycles(aws, root)
-            )
-            both = calls(endpoint)
-            control(endpoint, "stats/reset", {})
-            peer = asyncio.run(per_service(aws, [f"svc-{i:04d}" for i in range(count)]))
-            peer_calls = calls(endpoint)
+            cold, warm = asyncio.run(drift_checks(reconciler, endpoint))
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            control(endpoint, "stats/reset")
+            peer_s = asyncio.run(per_service(reconciler.aws, [unit_name(i) for i in range(count)]))
+            peer_calls = sum(call_counts(endpoint).values())
         finally:
-            aws.close()
+            reconciler.aws.close()
     return {
         "units": count,
-        "budget": math.ceil(count / 10) + math.ceil(count / 50) + 2,
-        "calls": both / 2,
-        "cold_s": cold,
-        "warm_s": warm,
-        "cold_cpu_s": cold_cpu,
-        "warm_cpu_s": warm_cpu,
-        "in_sync": cold_ok and warm_ok,
+        "budget": budget(count),
+        "cold": cold,
+        "warm": warm,
+        "peak_rss_mb": peak_mb,
+        "renders_reused": reconciler.planning_cache.renders.hits,
         "peer_calls": peer_calls,
-        "peer_s": peer,
+        "peer_s": peer_s,
     }
 
 
-def main() -> int:
+def run_one_process(count: int, latency_ms: float) -> dict[str, Any]:
+    """``measure`` in a fresh interpreter: its caches cold and its RSS its own."""
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.steady_state",
+            "--one",
+            str(count),
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def table(rows: list[dict[str, Any]], latency_ms: float) -> str:
+    lines = [
+        f"### Steady-state drift check, {latency_ms:g} ms latency per AWS call",
+        "",
+        "| units | calls (budget) | cold wall s | warm wall s | per-service calls "
+        "| per-service wall s | in sync |",
+        "|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for r in rows:
+        cold, warm = r["cold"], r["warm"]
+        ok = cold["in_sync"] and warm["in_sync"]
+        lines.append(
+            f"| {r['units']} | {cold['calls']} / {warm['calls']} ({r['budget']}) "
+            f"| {cold['wall_s']:.2f} | {warm['wall_s']:.2f} | {r['peer_calls']} "
+            f"| {r['peer_s']:.2f} | {'yes' if ok else 'NO'} |"
+        )
+    lines += [
+        "",
+        "Calls are cold / warm. Targets: calls within budget, 1000 units under 3 s.",
+        "",
+        "### Cost of scale (the reconciler's process; the emulator runs apart)",
+        "",
+        "| units | peak RSS MB | cold check CPU s | warm check CPU s | renders reused warm |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['units']} | {r['peak_rss_mb']:.0f} | {r['cold']['cpu_s']:.2f} "
+            f"| {r['warm']['cpu_s']:.2f} | {r['renders_reused']} |"
+        )
+    lines += ["", "Targets: under 200 MB; a warm check under 0.5 CPU s."]
+    return "\n".join(lines)
+
+
+def met(rows: list[dict[str, Any]]) -> bool:
+    return all(
+        r["cold"]["in_sync"]
+        and r["warm"]["in_sync"]
+        and max(r["cold"]["calls"], r["warm"]["calls"]) <= r["budget"]
+        and (r["units"] < 1000 or r["warm"]["wall_s"] < 3.0)
+        and r["peak_rss_mb"] < 200
+        and (r["units"] < 1000 or r["warm"]["cpu_s"] < 0.5)
+        for r in rows
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--latency-ms", type=float, default=20.0)
-    args = parser.parse_args()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-
-    rows = [measure(n, args.latency_ms) for n in args.units]
-    print(f"Steady-state drift check, {args.latency_ms:g} ms latency per AWS call\n")
-    print(
-        "| units | calls (budget) | cold wall s | warm wall s | cold CPU s | warm CPU s "
-        "| in sync | per-service calls | per-service wall s |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|:---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['units']} | {r['calls']:.0f} ({r['budget']}) | {r['cold_s']:.2f} "
-            f"| {r['warm_s']:.2f} | {r['cold_cpu_s']:.2f} | {r['warm_cpu_s']:.2f} "
-            f"| {'yes' if r['in_sync'] else 'NO'} | {r['peer_calls']} | {r['peer_s']:.2f} |"
-        )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nPeak RSS of the reconciler's process (the emulator runs apart): {peak:.0f} MB")
-    return 0 if all(r["in_sync"] and r["calls"] <= r["budget"] for r in rows) else 1
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    quiet_credentials()
+    if args.one is not None:
+        print(json.dumps(measure(args.one, args.latency_ms)))
+        return 0
+    rows = [run_one_process(n, args.latency_ms) for n in args.units]
+    print(table(rows, args.latency_ms))
+    return 0 if met(rows) else 1
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ class Rate:
 
 
 # Below the sustained rates AWS publishes for ECS and Application Auto Scaling;
-# other services get a generous default. Reads and writes are separate buckets.
+# other services get a generous default. Reads and writes are separate buckets,
+# and each write operation has a bucket of its own at the write rate: AWS keeps
+# separate buckets for registering task definitions, changing services and
+# tagging, so a fleet-wide image bump is not held to one write rate for all three.
 DEFAULT_RATES: dict[tuple[str, str], Rate] = {
     ("ecs", "read"): Rate(per_second=40.0, burst=100),
     ("ecs", "write"): Rate(per_second=8.0, burst=40),
@@ -36,9 +39,16 @@ READ_PREFIXES = ("Describe", "List", "Get", "Batch_Get")
 
 
 def api_family(service: str, operation: str) -> tuple[str, str]:
-    """The bucket an operation draws from: its service, and read or write."""
+    """The rate an operation is paced at: its service, and read or write."""
     kind = "read" if operation.startswith(READ_PREFIXES) else "write"
     return service, kind
+
+
+def bucket_key(service: str, operation: str) -> tuple[str, ...]:
+    """The bucket an operation draws from: the service's reads share one; each
+    write operation has its own."""
+    family = api_family(service, operation)
+    return family if family[1] == "read" else (*family, operation)
 
 
 class _Bucket:
@@ -81,7 +91,7 @@ class Pacer:
         self._rates = dict(DEFAULT_RATES if rates is None else rates)
         self._fallback = fallback
         self._now = now
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._buckets: dict[tuple[str, ...], _Bucket] = {}
 
     @classmethod
     def unlimited(cls) -> Pacer:
@@ -89,9 +99,9 @@ class Pacer:
         return cls({}, fallback=Rate(per_second=1e9, burst=1_000_000_000))
 
     async def take(self, service: str, operation: str) -> float:
-        family = api_family(service, operation)
-        bucket = self._buckets.get(family)
+        key = bucket_key(service, operation)
+        bucket = self._buckets.get(key)
         if bucket is None:
-            rate = self._rates.get(family, self._fallback)
-            bucket = self._buckets[family] = _Bucket(rate, self._now)
+            rate = self._rates.get(api_family(service, operation), self._fallback)
+            bucket = self._buckets[key] = _Bucket(rate, self._now)
         return await bucket.take()

@@ -38,10 +38,14 @@ class Variables:
         self._committed = dict(committed)
         self._environment = environment
         self.unpinned: set[str] = set()
+        # Every name looked for in the environment, set there or not: a render
+        # cached with a default stands only while the variable stays unset.
+        self.asked: set[str] = set()
 
     def get(self, name: str) -> str | None:
         if name in self._committed:
             return self._committed[name]
+        self.asked.add(name)
         value = self._environment.get(name)
         if value is not None:
             self.unpinned.add(name)
@@ -91,6 +95,9 @@ class UnitFunctions:
         self.variables = variables
         self.secret_values: set[str] = set()
         self.files_read: list[str] = []
+        # Whether the render asked AWS (or a state file) for a value, which no
+        # tree id vouches for.
+        self.looked_up = False
         self._lookups = lookups
         self._target = target
         self._plugins = plugins
@@ -168,6 +175,7 @@ class UnitFunctions:
         return tfstate, tfstatef
 
     async def _lookup(self, pending: Awaitable[T]) -> T:
+        self.looked_up = True
         try:
             return await pending
         except LookupFailed as exc:

@@ -23,6 +23,7 @@ from reconciler.desired.lookups import Lookups
 from reconciler.desired.policy import PolicyFile, merge_policy, read_policy_file
 from reconciler.desired.problems import UnitError, finding_from_error
 from reconciler.desired.reading import read_document
+from reconciler.desired.render_cache import RenderCache, RenderReads, repo_policy_key
 from reconciler.desired.template import FunctionFailed
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.model import DesiredUnit, Finding, RenderResult
@@ -43,13 +44,17 @@ async def render_units(
     aws: Aws | None,
     unit_ids: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    cache: RenderCache | None = None,
 ) -> list[RenderResult]:
     """Render the units ``unit_ids`` (all of them by default), in id order.
 
     ``env`` is the reconciler's environment (``os.environ`` by default), read
     after the variables a unit commits. An unknown unit id is a UsageError.
+    With ``cache``, a unit whose files are unchanged since it was last rendered
+    is not rendered again (see :mod:`reconciler.desired.render_cache`).
     """
-    known = discover_units(files)
+    known = cache.discover(files) if cache is not None else discover_units(files)
     if unit_ids:
         unknown = [u for u in unit_ids if u not in known]
         if unknown:
@@ -68,10 +73,20 @@ async def render_units(
         repo_policy = exc
 
     limit = asyncio.Semaphore(CONCURRENT_UNITS)
+    policy_key = repo_policy_key(files) if cache is not None else ()
 
     async def render_one(unit_id: str) -> RenderResult:
+        if cache is not None:
+            kept = cache.get(files, unit_id, environment, policy_key)
+            if kept is not None:
+                return kept
         async with limit:
-            return await render_unit(files, unit_id, repo_policy, lookups, environment)
+            result, reads = await _render_unit_reads(
+                files, unit_id, repo_policy, lookups, environment
+            )
+        if cache is not None and reads is not None:
+            cache.put(files, result, reads, environment, policy_key)
+        return result
 
     return list(await asyncio.gather(*(render_one(u) for u in selected)))
 
@@ -84,21 +99,32 @@ async def render_unit(
     environment: Mapping[str, str],
 ) -> RenderResult:
     """One unit's RenderResult; every error becomes a finding of that unit."""
+    result, _ = await _render_unit_reads(files, unit_id, repo_policy, lookups, environment)
+    return result
+
+
+async def _render_unit_reads(
+    files: RepoFiles,
+    unit_id: str,
+    repo_policy: PolicyFile | UnitError,
+    lookups: Lookups,
+    environment: Mapping[str, str],
+) -> tuple[RenderResult, RenderReads | None]:
     try:
-        unit, warnings = await _render(files, unit_id, repo_policy, lookups, environment)
+        unit, warnings, reads = await _render(files, unit_id, repo_policy, lookups, environment)
     except UnitError as exc:
         exc.unit = exc.unit or unit_id
         finding = exc.to_finding()
         log.info("unit is invalid", extra={"unit": unit_id, "file": exc.file, "reason": exc.code})
-        return RenderResult(unit_id, unit_id, None, (finding,))
+        return RenderResult(unit_id, unit_id, None, (finding,)), None
     except ReconcilerError as exc:
         log.info("unit could not be rendered", extra={"unit": unit_id, "reason": exc.reason})
-        return RenderResult(unit_id, unit_id, None, (finding_from_error(exc, unit_id),))
+        return RenderResult(unit_id, unit_id, None, (finding_from_error(exc, unit_id),)), None
     log.debug(
         "unit rendered",
         extra={"unit": unit_id, "revision": files.revision, "warnings": len(warnings)},
     )
-    return RenderResult(unit_id, unit_id, unit, warnings)
+    return RenderResult(unit_id, unit_id, unit, warnings), reads
 
 
 async def _render(
@@ -107,7 +133,7 @@ async def _render(
     repo_policy: PolicyFile | UnitError,
     lookups: Lookups,
     environment: Mapping[str, str],
-) -> tuple[DesiredUnit, tuple[Finding, ...]]:
+) -> tuple[DesiredUnit, tuple[Finding, ...], RenderReads]:
     # The repo-wide policy applies to every unit: if it is broken, so is each unit.
     if isinstance(repo_policy, UnitError):
         raise UnitError(
@@ -195,7 +221,8 @@ async def _render(
         unpinned_vars=frozenset(variables.unpinned),
         findings=warnings,
     )
-    return unit, warnings
+    reads = RenderReads(unit.files, frozenset(variables.asked), functions.looked_up)
+    return unit, warnings, reads
 
 
 def secret_fields(definition: Any, secrets: set[str]) -> set[str]:

@@ -410,14 +410,19 @@ def _normalise_service_connect(configuration: JsonObject, context: FieldOwnershi
     if isinstance(namespace, str):
         # Written as a name, returned as an ARN: compare by name.
         body["namespace"] = context.namespace_names.get(namespace, _last_arn_segment(namespace))
+    namespace_name = body.get("namespace")
     services = []
     for service in body.get("services", []):
         item = dict(service)
         if "portName" in item:
             item.setdefault("discoveryName", item["portName"])
-        # TODO(#4): a client alias without dnsName gets "discoveryName.namespace"
-        # from AWS; it is left unfilled, so such an alias may read as drift until
-        # the live stage shows what AWS returns for it.
+        if isinstance(namespace_name, str) and "discoveryName" in item:
+            # AWS names an alias without dnsName "discoveryName.namespace".
+            default_dns = f"{item['discoveryName']}.{namespace_name}"
+            item["clientAliases"] = [
+                {"dnsName": default_dns, **alias} if "dnsName" not in alias else alias
+                for alias in item.get("clientAliases", [])
+            ]
         _sort_in(item, "clientAliases", _by("port", "dnsName"))
         services.append(item)
     if services:

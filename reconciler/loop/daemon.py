@@ -34,7 +34,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.live import TaskDefinitionCache
 from reconciler.loop.applying import ApplyReport, Callbacks, apply_revision
 from reconciler.loop.orphans import Orphan, delete_orphan, find_orphans, prune_allowed
-from reconciler.loop.planning import PlannedRevision, plan_revision
+from reconciler.loop.planning import PlannedRevision, PlanningCache, plan_revision
 from reconciler.loop.sharding import Ownership, SoleOwnership
 from reconciler.model import (
     TAG_BAD_REVISION,
@@ -150,6 +150,7 @@ class Reconciler:
         self._units: dict[str, _UnitBook] = {}
         self._ready = False
         self._cache = TaskDefinitionCache()
+        self.planning_cache = PlanningCache()
         self._posting: set[asyncio.Task[None]] = set()
         self._desired: Mapping[str, DesiredUnit] = {}
         self._live_tags: Mapping[str, Mapping[str, str]] = {}
@@ -257,7 +258,12 @@ class Reconciler:
         if not owned:
             return PlannedRevision(Plan(files.revision, ()))
         return await plan_revision(
-            files, self.aws, owned, repo_path=str(self.mirror.path), cache=self._cache
+            files,
+            self.aws,
+            owned,
+            repo_path=str(self.mirror.path),
+            cache=self._cache,
+            planning_cache=self.planning_cache,
         )
 
     def _should_apply(self, unit_plan: UnitPlan, revision: str) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from reconciler.apply import target_of
 from reconciler.aws import Aws
 from reconciler.desired import render_units
+from reconciler.desired.render_cache import RenderCache
 from reconciler.live import LiveRequest, LiveResult, TaskDefinitionCache, fetch_live
 from reconciler.model import (
     TAG_REVISION,
@@ -49,6 +50,52 @@ class PlannedRevision:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    desired: DesiredUnit
+    applied: DesiredUnit | None
+    live: LiveUnit
+    plan: UnitPlan
+
+
+class PlanningCache:
+    """What a long-lived planner keeps between passes.
+
+    Renders are kept by the files they read (:class:`RenderCache`). A unit the
+    render cache handed back as the very same object, planned against the very
+    same applied unit and an equal live state, has the same plan as last time,
+    so the diff is not made again; digests are kept the same way.
+    """
+
+    def __init__(self) -> None:
+        self.renders = RenderCache()
+        self._plans: dict[str, _Planned] = {}
+        self._digests: dict[str, tuple[DesiredUnit, str | None]] = {}
+        self.plans_reused = 0
+
+    def digest(self, unit: DesiredUnit) -> str | None:
+        kept = self._digests.get(unit.id)
+        if kept is not None and kept[0] is unit:
+            return kept[1]
+        digest = desired_digest(unit)
+        self._digests[unit.id] = (unit, digest)
+        return digest
+
+    def plan(self, unit: DesiredUnit, live: LiveUnit, applied: DesiredUnit | None) -> UnitPlan:
+        kept = self._plans.get(unit.id)
+        if (
+            kept is not None
+            and kept.desired is unit
+            and kept.applied is applied
+            and kept.live == live
+        ):
+            self.plans_reused += 1
+            return kept.plan
+        planned = plan_unit(unit, live, applied)
+        self._plans[unit.id] = _Planned(unit, applied, live, planned)
+        return planned
+
+
 def first_error(result: RenderResult) -> Finding:
     errors = [f for f in result.findings if f.severity is Severity.ERROR]
     return errors[0] if errors else Finding(Severity.ERROR, "unit did not render", unit=result.id)
@@ -61,15 +108,21 @@ async def plan_revision(
     *,
     repo_path: str | None = None,
     cache: TaskDefinitionCache | None = None,
+    planning_cache: PlanningCache | None = None,
 ) -> PlannedRevision:
     """Plan every unit of ``files`` (or those named) against live AWS.
 
     With ``repo_path`` (a git repository), a unit whose service is tagged with
     another applied revision is rendered at that revision too, so that live
     moving away from it reads as drift and git moving as change.
+    ``planning_cache`` (kept by a long-lived caller such as the daemon) spares
+    rendering and diffing what has not changed since the last pass.
     """
+    renders = planning_cache.renders if planning_cache is not None else None
+    digest_of = planning_cache.digest if planning_cache is not None else desired_digest
+    plan_of = planning_cache.plan if planning_cache is not None else plan_unit
     # Render first: an invalid unit never reaches AWS.
-    results = await render_units(files, aws, unit_ids)
+    results = await render_units(files, aws, unit_ids, cache=renders)
     rendered = {r.id: r for r in results}
     units = [r.unit for r in results if r.ok and r.unit is not None]
 
@@ -80,14 +133,14 @@ async def plan_revision(
             target=target_of(u),
             cluster=u.config.cluster,
             service=u.config.service if u.is_service else None,
-            desired_digest=desired_digest(u),
+            desired_digest=digest_of(u),
         )
         for u in units
     ]
     live = {r.unit_id: r for r in await fetch_live(aws, requests, cache)}
 
     # Render what was last applied, once per revision, where it is not this one.
-    applied = await _applied_units(units, live, files, aws, repo_path)
+    applied = await _applied_units(units, live, files, aws, repo_path, renders)
 
     plans: list[UnitPlan] = []
     for result in results:
@@ -104,7 +157,7 @@ async def plan_revision(
                 )
             )
             continue
-        plans.append(plan_unit(unit, fetched.live, applied.get(unit.id)))
+        plans.append(plan_of(unit, fetched.live, applied.get(unit.id)))
     read = {unit_id: r.live for unit_id, r in live.items() if r.live is not None}
     return PlannedRevision(Plan(files.revision, tuple(plans)), rendered, read)
 
@@ -115,6 +168,7 @@ async def _applied_units(
     files: RepoFiles,
     aws: Aws,
     repo_path: str | None,
+    renders: RenderCache | None = None,
 ) -> dict[str, DesiredUnit]:
     applied: dict[str, DesiredUnit] = {}
     wanted: dict[str, list[str]] = {}
@@ -134,7 +188,8 @@ async def _applied_units(
         try:
             earlier = open_repo_files(repo_path or ".", revision)
             present = [i for i in ids if i in set(discover_units(earlier))]
-            for rendered in await render_units(earlier, aws, present) if present else []:
+            results = await render_units(earlier, aws, present, cache=renders) if present else []
+            for rendered in results:
                 if rendered.ok and rendered.unit is not None:
                     applied[rendered.id] = rendered.unit
         except SourceError as exc:

@@ -468,9 +468,49 @@ def test_service_connect_is_read_from_the_primary_deployment() -> None:
         "enabled": True,
         "namespace": "internal",
         "services": [
-            {"portName": "http", "discoveryName": "http", "clientAliases": [{"port": 80}]}
+            {
+                "portName": "http",
+                "discoveryName": "http",
+                "clientAliases": [{"port": 80, "dnsName": "http.internal"}],
+            }
         ],
     }
+
+
+NAMESPACE_BY_ID = NAMESPACE_ARN.replace("/internal", "/ns-4xq7v2")
+
+
+@pytest.mark.parametrize(
+    ("namespace", "names"),
+    [
+        ("internal", {}),
+        (NAMESPACE_ARN, {}),
+        (NAMESPACE_BY_ID, {NAMESPACE_BY_ID: "internal"}),
+    ],
+    ids=["written-as-name", "described-as-arn", "arn-by-namespace-id"],
+)
+def test_a_client_alias_without_dns_name_reads_as_the_name_aws_gives_it(
+    namespace: str, names: dict[str, str]
+) -> None:
+    # AWS fills dnsName with "discoveryName.namespace" when the alias leaves it out.
+    def service(alias: JsonObject) -> JsonObject:
+        return {
+            "serviceConnectConfiguration": {
+                "enabled": True,
+                "namespace": namespace,
+                "services": [
+                    {"portName": "http", "discoveryName": "api", "clientAliases": [alias]}
+                ],
+            }
+        }
+
+    context = FieldOwnership(namespace_names=names)
+    written = normalise_service(service({"port": 80}), context=context)
+    described = normalise_service(service({"port": 80, "dnsName": "api.internal"}), context=context)
+
+    alias = written["serviceConnectConfiguration"]["services"][0]["clientAliases"][0]
+    assert alias["dnsName"] == "api.internal"
+    assert written == described
 
 
 def test_a_disabled_service_connect_reads_as_none() -> None:

@@ -469,7 +469,8 @@ def _warn_code_deploy_refuses(unit: DesiredUnit, update: Mapping[str, Any] | Non
     carried = CODE_DEPLOY_UPDATABLE | {"cluster", "service", "taskDefinition"}
     refused = sorted(set(update or ()) - carried)
     if refused:
-        # TODO(#6): recreate the service (with the unit's consent) to change these.
+        # Only a new service would take them, and the reconciler never deletes a
+        # service on its own: it says so, and the plan keeps showing the change.
         log.warning(
             "fields a CODE_DEPLOY service cannot change were left as they are",
             extra={"unit": unit.id, "changed_paths": refused},

@@ -708,6 +708,19 @@ def check_service(service: JsonObject, task: JsonObject | None, place: Place) ->
             )
         )
 
+    controller = service.get("deploymentController")
+    if isinstance(controller, dict) and controller.get("type") == "EXTERNAL":
+        findings.append(
+            place.finding(
+                "external-deployment-controller",
+                "an EXTERNAL deployment controller is driven through task sets, which the "
+                "reconciler does not manage: it could not roll this service out",
+                field="deploymentController.type",
+                hint="use ECS (rolling, blue/green, linear, canary) or CODE_DEPLOY, or leave "
+                "this service out of the repository",
+            )
+        )
+
     if task is not None:
         findings.extend(_check_service_network(service, task, place))
         findings.extend(_check_load_balancers(service, task, place))

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.apply import ApplyOptions, target_of
+from reconciler.apply.codedeploy import is_code_deploy
 from reconciler.aws import Aws
 from reconciler.clock import Clock
 from reconciler.desired import render_units
@@ -37,6 +38,7 @@ from reconciler.loop.orphans import Orphan, delete_orphan, find_orphans, prune_a
 from reconciler.loop.planning import PlannedRevision, PlanningCache, plan_revision
 from reconciler.loop.sharding import Ownership, SoleOwnership
 from reconciler.model import (
+    CODE_DEPLOY,
     TAG_BAD_REVISION,
     TAG_REVISION,
     TAG_SUSPENDED,
@@ -62,6 +64,7 @@ from reconciler.report import (
     Alert,
     AlertKind,
     AlertNotifier,
+    StageNews,
     StatusReporter,
     console_url,
     drift_status,
@@ -74,6 +77,8 @@ from reconciler.report.metrics import ReconcilerMetrics
 from reconciler.source import GitFiles, discover_units
 from reconciler.source.remote import Mirror
 from reconciler.source.revert import revert_failed_revision
+from reconciler.track import Progress
+from reconciler.track.stages import strategy_words
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +318,23 @@ class Reconciler:
                     )
                 )
 
+        stages = StageNews()
+
+        def on_progress(progress: Progress) -> None:
+            if not stages.is_news(progress):
+                return
+            self._book(progress.unit).note(progress.stage)
+            if progress.unit in touched:
+                self._post(
+                    rollout_status(
+                        revision,
+                        progress.unit,
+                        CommitState.PENDING,
+                        f"Rolling out, {progress.stage}",
+                        target_url=self._console(planned, progress.unit),
+                    )
+                )
+
         def on_event(unit: str, message: str) -> None:
             self._book(unit).note(message)
 
@@ -323,7 +345,7 @@ class Reconciler:
             ApplyOptions(owner=self.settings.owner),
             repo_path=str(self.mirror.path),
             concurrency=self.settings.concurrency,
-            callbacks=Callbacks(on_stage=on_stage, on_event=on_event),
+            callbacks=Callbacks(on_stage=on_stage, on_event=on_event, on_progress=on_progress),
             poll_interval=self.settings.poll_interval,
             planned=planned,
         )
@@ -616,9 +638,10 @@ def _strategy_of(planned: PlannedRevision, unit_id: str) -> str | None:
     unit = result.unit if result else None
     if unit is None or unit.service is None:
         return None
+    if is_code_deploy(unit):
+        return strategy_words(CODE_DEPLOY)
     configuration = unit.service.get("deploymentConfiguration") or {}
-    strategy = configuration.get("strategy")
-    return str(strategy).lower().replace("_", "/") if strategy else "rolling"
+    return strategy_words(str(configuration.get("strategy", "ROLLING")))
 
 
 def touched_since(

@@ -13,6 +13,7 @@ from reconciler.report.delivery import (
 )
 from reconciler.report.factory import StatusSettings, make_status_provider
 from reconciler.report.statuses import (
+    StageNews,
     StatusProvider,
     StatusReporter,
     console_url,
@@ -34,6 +35,7 @@ __all__ = [
     "ReportRejected",
     "ReportUnavailable",
     "RetryPolicy",
+    "StageNews",
     "StatusProvider",
     "StatusReporter",
     "StatusSettings",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -28,6 +29,7 @@ from reconciler.model import (
     CommitStatus,
 )
 from reconciler.report.delivery import RetryPolicy, deliver
+from reconciler.track import Progress
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,30 @@ def describe_rollout(
         details.append(f"task definition {short_task_definition(task_definition)}")
     text = f"{summary}: {', '.join(details)}" if details else summary
     return trim_description(text)
+
+
+_COUNTDOWN = re.compile(r", \d+ min left$")
+
+
+class StageNews:
+    """Which stage of each traffic-shifting rollout its commit was last told.
+
+    A blue/green, linear, canary or CodeDeploy rollout names its stage on the
+    commit once per stage (``blue/green: bake time, 12 min left``); the countdown
+    within a stage, and a rolling deployment's progress, are not news.
+    """
+
+    def __init__(self) -> None:
+        self._told: dict[str, str] = {}
+
+    def is_news(self, progress: Progress) -> bool:
+        if ":" not in progress.stage:
+            return False  # rolling: no stages, only tasks coming and going
+        stage = _COUNTDOWN.sub("", progress.stage)
+        if self._told.get(progress.unit) == stage:
+            return False
+        self._told[progress.unit] = stage
+        return True
 
 
 def describe_drift(paths: Iterable[str]) -> str:

@@ -12,6 +12,7 @@ from reconciler.report import (
     ReportRejected,
     ReportUnavailable,
     RetryPolicy,
+    StageNews,
     StatusReporter,
     StatusSettings,
     console_url,
@@ -29,6 +30,7 @@ from reconciler.report.github import GitHubStatuses
 from reconciler.report.gitlab import GitLabStatuses
 from reconciler.report.gitnotes import GitNotesStatuses
 from reconciler.report.http import requested_wait
+from reconciler.track import Progress
 from tests.conftest import run_async
 from tests.report.fakes import WALL_NOW, FakeClock, half
 
@@ -68,6 +70,21 @@ def test_every_description_fits_140_characters_cut_at_a_word() -> None:
     assert text.startswith("Drift: 9 fields changed outside git: containerDefinitions[sidecar-0]")
     assert text.endswith("…")
     assert len(invalid_status(REVISION, "api", "x " * 400).description) <= 140
+
+
+def test_a_traffic_shifting_rollout_tells_each_stage_once_and_a_rolling_one_none() -> None:
+    news = StageNews()
+
+    def told(unit: str, stage: str) -> bool:
+        return news.is_news(Progress(unit, stage, 1, 2, 10.0))
+
+    assert not told("api", "in progress")
+    assert told("web", "blue/green: test traffic shift")
+    assert not told("web", "blue/green: test traffic shift")
+    assert told("web", "blue/green: bake time, 12 min left")
+    assert not told("web", "blue/green: bake time, 11 min left")
+    assert told("legacy", "CodeDeploy: in progress")
+    assert told("web", "blue/green: successful")
 
 
 def test_drift_names_paths_and_clears_to_success() -> None:

@@ -418,6 +418,15 @@ BAD_INPUTS = [
     ),
     pytest.param(
         BadInput(
+            _set("service.deploymentController", {"type": "EXTERNAL"}),
+            "external-deployment-controller",
+            SERVICE_FILE,
+            "deploymentController.type",
+        ),
+        id="external-deployment-controller",
+    ),
+    pytest.param(
+        BadInput(
             _set("service.roleArn", "arn:aws:iam::123456789012:role/ecsServiceRole"),
             "output-only-field",
             SERVICE_FILE,

@@ -115,9 +115,10 @@ def check_supported(world: World, region: str, settings: Json) -> None:
     """Refuse deployment kinds the emulator does not model, and settings ECS refuses."""
     controller = settings.get("deploymentController", {}).get("type", "ECS")
     if controller == "EXTERNAL":
-        # TODO(#6): model the EXTERNAL controller (task sets driven by the caller).
+        # Task sets driven by the caller: the reconciler refuses such units, so
+        # the emulator has no use for them.
         raise invalid_parameter(
-            "The emulator does not model the EXTERNAL deployment controller yet; "
+            "The emulator does not model the EXTERNAL deployment controller; "
             "use deploymentController type ECS or CODE_DEPLOY."
         )
     if controller == "CODE_DEPLOY" and not settings.get("loadBalancers"):
@@ -169,8 +170,9 @@ def check_daemon(settings: Json, *, count_given: bool) -> None:
         )
     strategy = settings.get("deploymentConfiguration", {}).get("strategy", "ROLLING")
     if strategy in TRAFFIC_STRATEGIES:
-        # TODO(#6): find out whether ECS runs blue/green, linear and canary daemons;
-        # refused meanwhile rather than modelled on a guess.
+        # AWS documents the traffic-shifting strategies for services behind a load
+        # balancer or Service Connect, not for daemons: refused rather than
+        # modelled on a guess.
         raise invalid_parameter(
             f"The emulator models DAEMON services with the ROLLING deployment strategy only, "
             f"not {strategy}."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -94,7 +95,8 @@ class Harness:
         self.aws = aws
         self.settings = LoopSettings(owner=OWNER, poll_interval=5.0, **settings)
 
-    async def cycles(self, count: int = 1) -> Reconciler:
+    async def cycles(self, count: int = 1, tick: float = 0.0) -> Reconciler:
+        """Run ``count`` cycles, the emulator's clock moved ``tick`` seconds between them."""
         runner = web.AppRunner(web.Application())
         runner.app.router.add_post("/alert", self.alerts.handle)
         await runner.setup()
@@ -114,7 +116,9 @@ class Harness:
             alerts=alerts,
         )
         try:
-            for _ in range(count):
+            for index in range(count):
+                if index and tick:
+                    await asyncio.to_thread(self.emulator.tick, tick)
                 await reconciler.cycle()
         finally:
             await reconciler.close()
@@ -123,8 +127,8 @@ class Harness:
             await runner.cleanup()
         return reconciler
 
-    def run(self, count: int = 1) -> Reconciler:
-        return run_async(self.cycles(count))
+    def run(self, count: int = 1, tick: float = 0.0) -> Reconciler:
+        return run_async(self.cycles(count, tick))
 
     def statuses(self, revision: str) -> dict[str, tuple[str, str]]:
         provider = make_status_provider(StatusSettings(repo=str(self.mirror.path), remote=None))
@@ -253,7 +257,7 @@ def test_drift_is_alerted_once_and_reported_on_the_revision_last_applied(
 
     # A fresh process reconciles the head first (drift is not git's to apply),
     # then checks drift every cycle: one alert, one status, whatever the count.
-    reconciler = harness.run(3)
+    reconciler = harness.run(3, tick=1.0)
 
     assert harness.statuses(applied)["ecs-drift/api"][0] == "failure"
     assert "desiredCount" in harness.statuses(applied)["ecs-drift/api"][1]
@@ -262,6 +266,10 @@ def test_drift_is_alerted_once_and_reported_on_the_revision_last_applied(
     assert reconciler.snapshot().units[0].drift == ("desiredCount",)
     service = emulator.client("ecs").describe_services(cluster="prod", services=["api"])
     assert service["services"][0]["desiredCount"] == 5  # alerted, not healed
+    # The commit was rendered once: every later check read the unit from the
+    # render cache (keyed by its git tree) and live ECS afresh.
+    renders = reconciler.planning_cache.renders
+    assert (renders.misses, renders.hits) == (1, 2)
 
 
 def test_drift_is_healed_where_the_unit_asks(

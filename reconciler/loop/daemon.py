@@ -74,7 +74,7 @@ from reconciler.report import (
 )
 from reconciler.report.logs import log_unit_cycle
 from reconciler.report.metrics import ReconcilerMetrics
-from reconciler.source import GitFiles, discover_units
+from reconciler.source import GitFiles
 from reconciler.source.remote import Mirror
 from reconciler.source.revert import revert_failed_revision
 from reconciler.track import Progress
@@ -212,7 +212,7 @@ class Reconciler:
         was taken over or given up): the newly owned ones are reconciled at once."""
         if isinstance(self.ownership, SoleOwnership):
             return False  # one replica owns every unit, always
-        owned = self.ownership.owned(discover_units(self.mirror.files(revision)))
+        owned = self.ownership.owned(self._discover(self.mirror.files(revision)))
         return owned != self._owned
 
     def _drift_due(self) -> bool:
@@ -253,9 +253,13 @@ class Reconciler:
         await self._drain_posting()
         return report
 
+    def _discover(self, files: GitFiles) -> list[str]:
+        """The units of ``files``, walked again only when its root tree changed."""
+        return self.planning_cache.renders.discover(files)
+
     async def _plan(self, files: GitFiles) -> PlannedRevision:
         """Plan the units this replica owns (all of them, unsharded)."""
-        known = discover_units(files)
+        known = self._discover(files)
         self._owned = self.ownership.owned(known)
         owned = sorted(self._owned)
         for unit_id in set(self._units) - set(owned):
@@ -409,7 +413,7 @@ class Reconciler:
     async def _handle_orphans(self, planned: PlannedRevision) -> None:
         """Report services this repository owns that no unit names; prune as asked."""
         clusters = {(target_of(u), u.config.cluster) for u in self._desired.values()}
-        known = discover_units(self.mirror.files(planned.plan.revision or "HEAD"))
+        known = self._discover(self.mirror.files(planned.plan.revision or "HEAD"))
         found = await find_orphans(self.aws, self.settings.owner, clusters, known)
         mine = self.ownership.owned(o.unit for o in found)
         orphans = [o for o in found if o.unit in mine]

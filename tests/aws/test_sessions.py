@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
+import botocore.utils
+import pytest
+
 from reconciler.aws import Aws, AwsTarget, Pacer, Sessions
-from reconciler.aws.sessions import SESSION_NAME_PREFIX
+from reconciler.aws.sessions import SESSION_NAME_PREFIX, epoch_or_text_timestamp
 from tests.conftest import EmulatorHandle, run_async
 
 ROLE = "arn:aws:iam::123456789012:role/deployer"
@@ -35,3 +40,27 @@ def test_a_unit_role_is_assumed_with_a_session_name_cloudtrail_can_attribute(
     assert ":assumed-role/deployer/" in identity["Arn"]
     assert identity["Arn"].split("/")[-1].startswith(SESSION_NAME_PREFIX)
     assert emulator.stats()["sts:AssumeRole"] == 1
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [1767225600, 1767225600.0, "2026-01-01T00:00:00Z", "Thu, 01 Jan 2026 00:00:00 GMT"],
+    ids=["epoch-int", "epoch-float", "iso8601", "rfc822"],
+)
+def test_timestamps_read_as_botocore_reads_them(sent: object) -> None:
+    parsed = epoch_or_text_timestamp(sent)
+
+    assert parsed == botocore.utils.parse_timestamp(sent)
+    assert parsed.utcoffset() == datetime.timedelta(0)
+
+
+def test_clients_read_ecs_timestamps_as_aware_datetimes(emulator: EmulatorHandle) -> None:
+    ecs = Sessions(endpoint_url=emulator.endpoint).client("ecs", AwsTarget("us-east-1"))
+    ecs.register_task_definition(
+        family="api", containerDefinitions=[{"name": "app", "image": "nginx", "memory": 64}]
+    )
+
+    created = ecs.describe_task_definition(taskDefinition="api")["taskDefinition"]["registeredAt"]
+
+    assert isinstance(created, datetime.datetime)
+    assert created.tzinfo is not None

@@ -331,11 +331,7 @@ class Mirror:
         try:
             return step()
         except _CredentialsRefused as exc:
-            raise PermanentError(
-                Reason.SOURCE_UNREACHABLE,
-                f"{self.remote.display_url} refused the credentials; check that the "
-                "token (or ssh key) is valid and may read the repository",
-            ) from exc
+            raise PermanentError(Reason.SOURCE_UNREACHABLE, self._refusal()) from exc
         except _NoCredentials as exc:
             raise PermanentError(
                 Reason.SOURCE_UNREACHABLE,
@@ -353,6 +349,19 @@ class Mirror:
                 f"cannot reach {self.remote.display_url}: {self._redact(str(exc))}; check the "
                 "URL, the network and that the git server is up (retrying)",
             ) from exc
+
+    def _refusal(self) -> str:
+        """What the remote refused, named without the secret itself."""
+        key = self.remote.ssh_key
+        if self.remote.is_ssh and key is not None:
+            return (
+                f"{self.remote.display_url} refused the ssh key {key}; check that its "
+                "public key may read the repository (a deploy key, or the user's authorized keys)"
+            )
+        return (
+            f"{self.remote.display_url} refused the credentials; check that the "
+            "token (or ssh key) is valid and may read the repository"
+        )
 
     def _redact(self, text: str) -> str:
         text = text.replace(self.remote.url, self.remote.display_url)

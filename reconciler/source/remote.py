@@ -3,8 +3,8 @@
 The loop never reads the remote directly: it fetches the watched branch into a
 bare repository under the data folder and reads revisions from there with
 :class:`reconciler.source.GitFiles`. Any URL git itself takes works: https
-(with a token), ssh (a key, and the host checked against known_hosts), git://,
-``file://`` and a plain local path.
+(with a token), ssh (a key, and the host and its key checked against
+known_hosts), git://, ``file://`` and a plain local path.
 
 Before fetching, :meth:`Mirror.fetch` asks the remote for its heads (one round
 trip, no objects), so an unchanged remote costs one connection. The local
@@ -28,9 +28,11 @@ import hmac
 import logging
 import os
 import re
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -140,12 +142,17 @@ def _ssh_port(url: str) -> int:
     return parts.port or 22 if parts.scheme else 22
 
 
+def _known_hosts_name(host: str, port: int = 22) -> str:
+    """How known_hosts names ``host``: bracketed with the port unless it is 22."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
 def host_in_known_hosts(known_hosts: Path, host: str, port: int = 22) -> bool:
     """Whether ``known_hosts`` lists ``host`` (plain or hashed, as OpenSSH writes it).
 
     A host marked ``@revoked`` is never known.
     """
-    names = {host if port == 22 else f"[{host}]:{port}"}
+    names = {_known_hosts_name(host, port)}
     listed = False
     for raw in known_hosts.read_text(encoding="utf-8", errors="replace").splitlines():
         fields = raw.split()
@@ -176,8 +183,46 @@ def _host_matches(pattern: str, names: set[str]) -> bool:
     return pattern in names
 
 
+# libgit2's home folder is one setting for the whole process.
+_LIBGIT2_HOME = threading.Lock()
+
+
+@contextmanager
+def trusting_known_hosts(remote: GitRemote, home: Path) -> Iterator[None]:
+    """While open, libgit2 checks ssh host keys against ``remote.known_hosts``.
+
+    libgit2 compares the key an ssh host presents only with
+    ``<its home folder>/.ssh/known_hosts``, and pygit2 does not show the key to
+    :class:`GitCallbacks`. So the configured file is copied to
+    ``home/.ssh/known_hosts`` (afresh each time: a mounted secret may change)
+    and libgit2's home folder is ``home`` until the block ends. That setting is
+    process-wide: connections made in such blocks take turns, and libgit2 calls
+    in other threads meanwhile expand ``~`` in git config paths to ``home``.
+    Without ``known_hosts`` (or for other URLs) nothing changes:
+    ``~/.ssh/known_hosts`` is what both read.
+    """
+    known_hosts = remote.known_hosts
+    if not remote.is_ssh or known_hosts is None:
+        yield
+        return
+    copy = home / ".ssh" / "known_hosts"
+    with _LIBGIT2_HOME:
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        # A missing file trusts no host; GitCallbacks says where it was expected.
+        copy.write_bytes(known_hosts.read_bytes() if known_hosts.is_file() else b"")
+        previous = pygit2.option(pygit2.enums.Option.GET_HOMEDIR)
+        pygit2.option(pygit2.enums.Option.SET_HOMEDIR, os.fspath(home))
+        try:
+            yield
+        finally:
+            pygit2.option(pygit2.enums.Option.SET_HOMEDIR, previous or "")
+
+
 class GitCallbacks(pygit2.RemoteCallbacks):
     """Credentials and the host check for one connection to ``remote``.
+
+    For ssh, connect inside :func:`trusting_known_hosts`, so that libgit2 checks
+    the host key against ``remote.known_hosts``.
 
     Raises from inside libgit2's callbacks; pygit2 re-raises the exception from
     the network call, where :class:`Mirror` turns it into the project's errors.
@@ -224,20 +269,22 @@ class GitCallbacks(pygit2.RemoteCallbacks):
             return True
         known_hosts = self._remote.known_hosts or Path.home() / ".ssh" / "known_hosts"
         port = _ssh_port(self._remote.url)
+        name = _known_hosts_name(hostname, port)
+        scan = f"ssh-keyscan -p {port} {hostname}"
+        # libgit2 is laxer: it takes a line for the bare host name as a line for
+        # any port. The host must be listed as OpenSSH would look it up.
         if not known_hosts.is_file() or not host_in_known_hosts(known_hosts, hostname, port):
             raise HostKeyRefused(
-                f"ssh host {hostname} is not in {known_hosts}; add its key "
-                f"(ssh-keyscan -p {port} {hostname} >> {known_hosts}) after checking it"
+                f"ssh host {name} is not in {known_hosts}; add its key "
+                f"({scan} >> {known_hosts}) after checking it"
             )
-        # libgit2 compares the key the host presented with the known_hosts file
-        # in its home folder and tells us through `valid`; pygit2 does not hand
-        # us the key itself.
-        # TODO(#7): compare the presented key with --known-hosts ourselves once
-        # pygit2 exposes it; meanwhile that file must agree with ~/.ssh/known_hosts.
+        # `valid` is libgit2's comparison of the presented key with the file in
+        # its home folder: a copy of known_hosts inside trusting_known_hosts.
         if not valid:
             raise HostKeyRefused(
-                f"the key ssh host {hostname} presented does not match known_hosts; "
-                "if the host key changed on purpose, replace its line after checking it"
+                f"ssh host {name} presented a key that does not match {known_hosts}; "
+                f"if the host key changed on purpose, check the new one ({scan}) "
+                "and replace the host's line there"
             )
         return True
 
@@ -248,6 +295,9 @@ class Mirror:
     def __init__(self, remote: GitRemote, data_dir: Path) -> None:
         self.remote = remote
         self.path = mirror_path(Path(data_dir), remote.url)
+        # Where libgit2 finds a copy of remote.known_hosts (the data folder is
+        # writable where the root filesystem is not).
+        self._ssh_home = Path(data_dir) / "ssh-home"
         self._ref = f"refs/heads/{remote.branch}"
         self._lock = asyncio.Lock()
 
@@ -281,11 +331,7 @@ class Mirror:
         try:
             return step()
         except _CredentialsRefused as exc:
-            raise PermanentError(
-                Reason.SOURCE_UNREACHABLE,
-                f"{self.remote.display_url} refused the credentials; check that the "
-                "token (or ssh key) is valid and may read the repository",
-            ) from exc
+            raise PermanentError(Reason.SOURCE_UNREACHABLE, self._refusal()) from exc
         except _NoCredentials as exc:
             raise PermanentError(
                 Reason.SOURCE_UNREACHABLE,
@@ -303,6 +349,19 @@ class Mirror:
                 f"cannot reach {self.remote.display_url}: {self._redact(str(exc))}; check the "
                 "URL, the network and that the git server is up (retrying)",
             ) from exc
+
+    def _refusal(self) -> str:
+        """What the remote refused, named without the secret itself."""
+        key = self.remote.ssh_key
+        if self.remote.is_ssh and key is not None:
+            return (
+                f"{self.remote.display_url} refused the ssh key {key}; check that its "
+                "public key may read the repository (a deploy key, or the user's authorized keys)"
+            )
+        return (
+            f"{self.remote.display_url} refused the credentials; check that the "
+            "token (or ssh key) is valid and may read the repository"
+        )
 
     def _redact(self, text: str) -> str:
         text = text.replace(self.remote.url, self.remote.display_url)
@@ -343,7 +402,8 @@ class Mirror:
 
     def _remote_head(self, repo: pygit2.Repository | None = None) -> str | None:
         repo = repo or self._open()
-        heads = repo.remotes["origin"].list_heads(callbacks=GitCallbacks(self.remote))
+        with trusting_known_hosts(self.remote, self._ssh_home):
+            heads = repo.remotes["origin"].list_heads(callbacks=GitCallbacks(self.remote))
         for head in heads:
             if head.name == self._ref:
                 return str(head.oid)
@@ -371,7 +431,8 @@ class Mirror:
 
         # The "+" refspec moves the branch even when history was rewritten.
         remote = repo.remotes["origin"]
-        remote.fetch([f"+{self._ref}:{self._ref}"], callbacks=GitCallbacks(self.remote))
+        with trusting_known_hosts(self.remote, self._ssh_home):
+            remote.fetch([f"+{self._ref}:{self._ref}"], callbacks=GitCallbacks(self.remote))
         head = self._local_head(repo)
         if head is None:
             raise TransientError(

@@ -18,6 +18,7 @@ from reconciler.source.remote import (
     HostKeyRefused,
     Mirror,
     host_in_known_hosts,
+    trusting_known_hosts,
 )
 from tests.conftest import run_async
 
@@ -97,8 +98,12 @@ def test_an_unknown_ssh_host_is_refused_with_what_to_do(tmp_path: Path, url: str
 def test_a_known_ssh_host_whose_key_libgit2_found_wrong_is_refused(tmp_path: Path) -> None:
     callbacks = callbacks_for(tmp_path, "ssh://git@git.example.com/app.git", "git.example.com")
 
-    with pytest.raises(HostKeyRefused, match="does not match known_hosts"):
+    with pytest.raises(HostKeyRefused) as raised:
         callbacks.certificate_check(None, False, b"git.example.com")
+
+    message = str(raised.value)
+    assert f"git.example.com presented a key that does not match {tmp_path}" in message
+    assert "check the new one (ssh-keyscan -p 22 git.example.com)" in message
 
 
 def test_a_known_ssh_host_with_a_matching_key_is_accepted(tmp_path: Path) -> None:
@@ -148,3 +153,48 @@ def test_a_refusal_of_the_ssh_host_stops_the_fetch_as_a_permanent_error(
         run_async(Mirror(remote, tmp_path / "data").fetch())
 
     assert "refusing to fetch ssh://127.0.0.1:2222/app.git" in str(raised.value)
+
+
+def libgit2_home() -> str | None:
+    return pygit2.option(pygit2.enums.Option.GET_HOMEDIR)
+
+
+def test_libgit2_reads_a_copy_of_known_hosts_from_its_home_only_while_connecting(
+    tmp_path: Path,
+) -> None:
+    known_hosts = tmp_path / "secret" / "known_hosts"
+    known_hosts.parent.mkdir()
+    known_hosts.write_text(f"git.example.com {KEY}\n")
+    remote = GitRemote("git@git.example.com:team/app.git", known_hosts=known_hosts)
+    before = libgit2_home()
+    seen: list[str | None] = []
+
+    def connect_and_fail() -> None:
+        with trusting_known_hosts(remote, tmp_path / "ssh-home"):
+            seen.append(libgit2_home())
+            seen.append((tmp_path / "ssh-home" / ".ssh" / "known_hosts").read_text())
+            raise RuntimeError("the connection failed")
+
+    with pytest.raises(RuntimeError):
+        connect_and_fail()
+
+    assert seen == [str(tmp_path / "ssh-home"), f"git.example.com {KEY}\n"]
+    assert libgit2_home() == before
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        GitRemote("https://git.example.com/app.git", known_hosts=Path("known_hosts")),
+        GitRemote("git@git.example.com:team/app.git"),
+    ],
+    ids=["https", "ssh-without-known-hosts"],
+)
+def test_libgit2_keeps_its_home_without_an_ssh_known_hosts_file(
+    tmp_path: Path, remote: GitRemote
+) -> None:
+    before = libgit2_home()
+
+    with trusting_known_hosts(remote, tmp_path / "ssh-home"):
+        assert libgit2_home() == before
+    assert not (tmp_path / "ssh-home").exists()

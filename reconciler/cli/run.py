@@ -172,7 +172,8 @@ async def _run(args: argparse.Namespace) -> int:
             token=os.environ.get("STATUS_TOKEN") or None,
             base_url=args.status_base_url,
         )
-        reconciler.reporter = StatusReporter(make_status_provider(settings), clock=clock)
+        provider = make_status_provider(settings, access=mirror.remote)
+        reconciler.reporter = StatusReporter(provider, clock=clock)
         if args.once:
             await reconciler.cycle()
             await reconciler.close()

@@ -6,7 +6,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.report.bitbucket import BITBUCKET_API, BitbucketStatuses
@@ -16,6 +15,7 @@ from reconciler.report.github import GITHUB_API, GitHubStatuses
 from reconciler.report.gitlab import GITLAB_URL, GitLabStatuses
 from reconciler.report.gitnotes import NOTES_REF, GitNotesStatuses
 from reconciler.report.statuses import StatusProvider
+from reconciler.source.remote import GitRemote
 
 PROVIDERS = ("gitnotes", "github", "gitlab", "gitea", "forgejo", "bitbucket")
 
@@ -71,18 +71,19 @@ def _owner_and_name(settings: StatusSettings, what: str) -> tuple[str, str]:
 def make_status_provider(
     settings: StatusSettings,
     *,
-    credentials: Any = None,
+    access: GitRemote | None = None,
     wall_time: Callable[[], float] = time.time,
 ) -> StatusProvider:
     """The provider ``settings`` name; :class:`ReportMisconfigured` says what is missing.
 
-    ``credentials`` are the pygit2 credentials the gitnotes provider pushes with.
+    ``access`` is how the gitnotes provider authenticates its pushes: the
+    watched remote as the source fetches it.
     """
     name = settings.provider.strip().lower()
     if name == "gitnotes":
         path = _require(settings, "repo", "the local path of the watched repository")
         return GitNotesStatuses(
-            path, notes_ref=settings.notes_ref, remote=settings.remote, credentials=credentials
+            path, notes_ref=settings.notes_ref, remote=settings.remote, access=access
         )
     if name == "github":
         owner, repo = _owner_and_name(settings, "owner/name")

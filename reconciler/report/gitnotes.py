@@ -30,6 +30,13 @@ import pygit2
 from reconciler.model import CommitState, CommitStatus
 from reconciler.report.delivery import ReportRejected, ReportUnavailable
 from reconciler.report.statuses import state_named
+from reconciler.source.remote import (
+    GitCallbacks,
+    GitRemote,
+    PushCallbacks,
+    ssh_home,
+    trusting_known_hosts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +52,6 @@ class _RefMoved(Exception):
     """The notes ref moved between reading and swapping: read again."""
 
 
-class _PushOutcome(pygit2.RemoteCallbacks):
-    """Collects what the remote said about each ref we pushed."""
-
-    def __init__(self, credentials: Any = None) -> None:
-        super().__init__(credentials=credentials)
-        self.refused: dict[str, str] = {}
-
-    def push_update_reference(self, refname: str, message: str | None) -> None:
-        if message:
-            self.refused[refname] = message
-
-
 def _is_not_fast_forward(message: str) -> bool:
     text = message.lower()
     # libgit2 and git daemon word it differently; all mean "the remote moved on".
@@ -67,8 +62,9 @@ def _is_not_fast_forward(message: str) -> bool:
 class GitNotesStatuses:
     """Statuses as notes on the commits of ``repo_path``, pushed to ``remote`` if it allows.
 
-    ``remote`` None keeps notes local. ``credentials`` are pygit2 credentials for
-    the push (the same the source uses to fetch).
+    ``remote`` None keeps notes local. ``access`` says how to authenticate to it
+    (the token or ssh key and known_hosts the source fetches with); without it,
+    the push goes without credentials, which a ``git://`` or local remote takes.
     """
 
     name = "gitnotes"
@@ -79,7 +75,7 @@ class GitNotesStatuses:
         *,
         notes_ref: str = NOTES_REF,
         remote: str | None = "origin",
-        credentials: Any = None,
+        access: GitRemote | None = None,
         wall_time: Callable[[], float] = time.time,
     ) -> None:
         if not notes_ref.startswith("refs/notes/"):
@@ -87,7 +83,7 @@ class GitNotesStatuses:
         self.repo_path = repo_path
         self.notes_ref = notes_ref
         self.remote = remote
-        self._credentials = credentials
+        self._access = access
         self._wall_time = wall_time
         self._lock = threading.Lock()
         self._refusal_logged = False
@@ -173,29 +169,35 @@ class GitNotesStatuses:
         except (KeyError, ValueError):
             self._refused(f"the repository has no remote {self.remote!r}")
             return
-        refused = self._push_once(remote)
+        refused = self._push_once(repo, remote)
         if refused and _is_not_fast_forward(refused):
             # Another clone pushed first: take its statuses in, then push again.
             self._merge_remote(repo, remote)
-            refused = self._push_once(remote)
+            refused = self._push_once(repo, remote)
         if refused:
             self._refused(refused)
 
-    def _push_once(self, remote: pygit2.Remote) -> str | None:
-        outcome = _PushOutcome(self._credentials)
+    def _remote_access(self, remote: pygit2.Remote) -> GitRemote:
+        return self._access or GitRemote(str(remote.url))
+
+    def _push_once(self, repo: pygit2.Repository, remote: pygit2.Remote) -> str | None:
+        access = self._remote_access(remote)
+        outcome = PushCallbacks(access)
         try:
-            remote.push([f"{self.notes_ref}:{self.notes_ref}"], callbacks=outcome)
-        except pygit2.GitError as e:
+            with trusting_known_hosts(access, ssh_home(repo)):
+                remote.push([f"{self.notes_ref}:{self.notes_ref}"], callbacks=outcome)
+        except Exception as e:  # a GitError, or what the callbacks raised through libgit2
             return str(e) or type(e).__name__
         return outcome.refused.get(self.notes_ref)
 
     def _merge_remote(self, repo: pygit2.Repository, remote: pygit2.Remote) -> None:
+        access = self._remote_access(remote)
         try:
-            remote.fetch(
-                [f"+{self.notes_ref}:{self._remote_ref}"],
-                callbacks=pygit2.RemoteCallbacks(credentials=self._credentials),
-            )
-        except pygit2.GitError as e:
+            with trusting_known_hosts(access, ssh_home(repo)):
+                remote.fetch(
+                    [f"+{self.notes_ref}:{self._remote_ref}"], callbacks=GitCallbacks(access)
+                )
+        except Exception as e:  # a GitError, or what the callbacks raised through libgit2
             log.warning("git notes: fetching the remote's notes failed", extra={"cause": str(e)})
             return
         theirs = notes_head(repo, self._remote_ref)

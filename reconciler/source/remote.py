@@ -289,6 +289,24 @@ class GitCallbacks(pygit2.RemoteCallbacks):
         return True
 
 
+class PushCallbacks(GitCallbacks):
+    """Credentials and the host check as for fetching, and what the remote said
+    about each ref pushed (a hook's refusal, a non-fast-forward)."""
+
+    def __init__(self, remote: GitRemote) -> None:
+        super().__init__(remote)
+        self.refused: dict[str, str] = {}
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        if message:
+            self.refused[refname] = message
+
+
+def ssh_home(repo: pygit2.Repository) -> Path:
+    """Where :func:`trusting_known_hosts` keeps its copy for pushes from ``repo``."""
+    return Path(repo.path) / "ssh-home"
+
+
 class Mirror:
     """A bare mirror of one branch of a remote repository, under ``data_dir``."""
 

@@ -45,7 +45,13 @@ from reconciler.source.commits import (
 )
 from reconciler.source.edits import FileEdit
 from reconciler.source.files import confine_path
-from reconciler.source.remote import GitCallbacks, GitRemote, redact_url
+from reconciler.source.remote import (
+    GitRemote,
+    PushCallbacks,
+    redact_url,
+    ssh_home,
+    trusting_known_hosts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -387,18 +393,6 @@ def remote_from_env(url: str, branch: str, env: Mapping[str, str] | None = None)
     )
 
 
-class _PushCallbacks(GitCallbacks):
-    """Credentials as for fetching, and what the remote said about each ref."""
-
-    def __init__(self, remote: GitRemote) -> None:
-        super().__init__(remote)
-        self.refused: dict[str, str] = {}
-
-    def push_update_reference(self, refname: str, message: str | None) -> None:
-        if message:
-            self.refused[refname] = message
-
-
 def has_remote(repo: pygit2.Repository, name: str = DEFAULT_REMOTE) -> bool:
     return name in repo.remotes.names()
 
@@ -421,10 +415,12 @@ def push_branch(
     if not has_remote(repo, remote):
         raise RevertRefused(f"the repository has no remote {remote!r} to push to")
     origin = repo.remotes[remote]
-    callbacks = _PushCallbacks(remote_from_env(str(origin.url), target, env))
+    access = remote_from_env(str(origin.url), target, env)
+    callbacks = PushCallbacks(access)
     destination = f"refs/heads/{target}"
     try:
-        origin.push([f"refs/heads/{branch}:{destination}"], callbacks=callbacks)
+        with trusting_known_hosts(access, ssh_home(repo)):
+            origin.push([f"refs/heads/{branch}:{destination}"], callbacks=callbacks)
     except Exception as exc:  # a GitError, or what our callbacks raised through libgit2
         said = str(exc) or type(exc).__name__
         log.warning(

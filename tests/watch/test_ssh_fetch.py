@@ -10,7 +10,10 @@ import pygit2
 import pytest
 
 from reconciler.errors import PermanentError
+from reconciler.model import CommitState, CommitStatus
+from reconciler.report.gitnotes import GitNotesStatuses
 from reconciler.source.remote import GitRemote, Mirror
+from reconciler.source.revert import push_branch
 from tests.conftest import run_async
 from tests.watch.gitserve import commit_file, git, make_served_repo
 from tests.watch.sshserve import SshServer, keygen, serve_ssh
@@ -149,3 +152,23 @@ def test_a_key_the_server_does_not_authorize_is_refused_and_not_shown(
     assert f"ssh://127.0.0.1:{sshd.port}{served[0]} refused the ssh key {key}" in message
     assert "pass-phrase-456" not in message
     assert key.read_text().splitlines()[1] not in message
+
+
+def test_statuses_and_a_revert_branch_are_pushed_over_ssh_trusting_the_same_file(
+    sshd: SshServer, served: tuple[Path, Path], home: Path, tmp_path: Path
+) -> None:
+    bare, _ = served
+    # ~/.ssh is empty: only the configured file vouches for the host.
+    known_hosts = write_known_hosts(tmp_path / "secret" / "known_hosts", sshd.known_hosts_line())
+    mirror = ssh_mirror(sshd, bare, tmp_path, known_hosts)
+    head = run_async(mirror.fetch()).head
+    repo = pygit2.Repository(str(mirror.path))
+
+    notes = GitNotesStatuses(str(mirror.path), access=mirror.remote)
+    run_async(notes.post(CommitStatus(head, "ecs/api", CommitState.SUCCESS, "Rolled out")))
+    env = {"GIT_SSH_KEY_FILE": str(sshd.client_key), "GIT_SSH_KNOWN_HOSTS_FILE": str(known_hosts)}
+    pushed = push_branch(repo, "main", "reconciler/revert-test", env=env)
+
+    assert git(bare, "notes", "--ref=ecs-status", "show", head).strip() != ""
+    assert pushed.accepted, pushed.refused
+    assert git(bare, "rev-parse", "reconciler/revert-test") == head

@@ -53,13 +53,20 @@ def start_chromium(profile: Path) -> webdriver.Chrome:
     return webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
 
 
+NETWORK_SCHEMES = ("http:", "https:", "ws:", "wss:", "ftp:")
+
+
 def requested_urls(driver: webdriver.Chrome) -> list[str]:
-    """Every URL the browser asked for since the last call (the DevTools network log)."""
+    """Every URL the browser asked the network for since the last call (the DevTools
+    network log). Chromium's own pages (``chrome-untrusted://new-tab-page`` and the
+    like, which newer versions load into a fresh tab) never leave the browser."""
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
+            url = str(message["params"]["request"]["url"])
+            if url.startswith(NETWORK_SCHEMES):
+                urls.append(url)
     return urls
 
 

@@ -23,7 +23,7 @@ from reconciler.desired.lookups import Lookups
 from reconciler.desired.policy import PolicyFile, merge_policy, read_policy_file
 from reconciler.desired.problems import UnitError, finding_from_error
 from reconciler.desired.reading import read_document
-from reconciler.desired.render_cache import RenderCache, RenderReads, repo_policy_key
+from reconciler.desired.render_cache import RenderCache, RenderReads, pass_key
 from reconciler.desired.template import FunctionFailed
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.model import DesiredUnit, Finding, RenderResult
@@ -73,19 +73,19 @@ async def render_units(
         repo_policy = exc
 
     limit = asyncio.Semaphore(CONCURRENT_UNITS)
-    policy_key = repo_policy_key(files) if cache is not None else ()
+    key = pass_key(files) if cache is not None else None
 
     async def render_one(unit_id: str) -> RenderResult:
-        if cache is not None:
-            kept = cache.get(files, unit_id, environment, policy_key)
+        if cache is not None and key is not None:
+            kept = cache.get(files, unit_id, environment, key)
             if kept is not None:
                 return kept
         async with limit:
             result, reads = await _render_unit_reads(
                 files, unit_id, repo_policy, lookups, environment
             )
-        if cache is not None and reads is not None:
-            cache.put(files, result, reads, environment, policy_key)
+        if cache is not None and key is not None and reads is not None:
+            cache.put(files, result, reads, environment, key)
         return result
 
     return list(await asyncio.gather(*(render_one(u) for u in selected)))

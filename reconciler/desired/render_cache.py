@@ -37,12 +37,27 @@ KEPT_PER_UNIT = 2
 applied, which planning renders beside it to tell drift from change."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Entry:
     fingerprint: Fingerprint
     result: RenderResult
     outside: tuple[str, ...]
     variables: tuple[str, ...]
+    root: str | None = None
+    """The root tree the fingerprint last held at: under the same root every
+    file is the same, so only the environment needs looking at again."""
+
+    def environment_part(self, environment: Mapping[str, str]) -> Fingerprint:
+        return tuple((name, environment.get(name)) for name in self.variables)
+
+
+@dataclass(frozen=True, slots=True)
+class PassKey:
+    """What every unit of one rendering pass shares: the root tree and the repo-wide
+    policy files."""
+
+    root: str | None
+    policy: Fingerprint
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +80,11 @@ def _inside(path: str, folder: str) -> bool:
     return folder == "." or path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def repo_policy_key(files: RepoFiles) -> Fingerprint:
-    """The repo-wide policy files as they are (absent ones too): they apply to every unit."""
-    return tuple((name, _content_digest(files, name)) for name in POLICY_NAMES)
+def pass_key(files: RepoFiles) -> PassKey:
+    """Computed once per pass. The repo-wide policy files as they are (absent ones
+    too) apply to every unit."""
+    policy = tuple((name, _content_digest(files, name)) for name in POLICY_NAMES)
+    return PassKey(files.tree_id("."), policy)
 
 
 class RenderCache:
@@ -100,17 +117,12 @@ class RenderCache:
         files: RepoFiles,
         unit_id: str,
         environment: Mapping[str, str],
-        policy_key: Fingerprint,
+        key: PassKey,
     ) -> RenderResult | None:
         """The kept render of ``unit_id``, at ``files``'s revision, if nothing it read
         has changed since."""
         kept = self._entries.get(unit_id, [])
-        matches = [
-            e
-            for e in kept
-            if e.fingerprint
-            == _fingerprint(files, unit_id, e.outside, e.variables, environment, policy_key)
-        ]
+        matches = [e for e in kept if _still_holds(e, files, unit_id, environment, key)]
         if not matches:
             self.misses += 1
             return None
@@ -130,20 +142,34 @@ class RenderCache:
         result: RenderResult,
         reads: RenderReads,
         environment: Mapping[str, str],
-        policy_key: Fingerprint,
+        key: PassKey,
     ) -> None:
         """Keep ``result`` if it may be reused (see the module's docstring)."""
         if not result.ok or result.unit is None or reads.looked_up:
             return
         outside = tuple(sorted(p for p in set(reads.files) if not _inside(p, result.path)))
         variables = tuple(sorted(reads.variables))
-        fingerprint = _fingerprint(files, result.id, outside, variables, environment, policy_key)
+        fingerprint = _fingerprint(files, result.id, outside, variables, environment, key.policy)
         if fingerprint is None:
             return
         kept = self._entries.get(result.id, [])
-        self._entries[result.id] = [_Entry(fingerprint, result, outside, variables), *kept][
-            :KEPT_PER_UNIT
-        ]
+        entry = _Entry(fingerprint, result, outside, variables, key.root)
+        self._entries[result.id] = [entry, *kept][:KEPT_PER_UNIT]
+
+
+def _still_holds(
+    entry: _Entry, files: RepoFiles, unit_id: str, environment: Mapping[str, str], key: PassKey
+) -> bool:
+    """Whether nothing ``entry``'s render read has changed."""
+    if key.root is not None and entry.root == key.root:
+        return entry.fingerprint[-1] == entry.environment_part(environment)
+    fingerprint = _fingerprint(
+        files, unit_id, entry.outside, entry.variables, environment, key.policy
+    )
+    if fingerprint != entry.fingerprint:
+        return False
+    entry.root = key.root
+    return True
 
 
 def _fingerprint(

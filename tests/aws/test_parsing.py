@@ -18,7 +18,8 @@ import botocore.session
 import pytest
 from botocore.model import OperationModel, ServiceModel, Shape, ShapeResolver
 
-from reconciler.aws.parsing import PlannedResponseParserFactory
+from reconciler.aws import AwsTarget, Sessions
+from reconciler.aws.parsing import PlannedJSONParser, PlannedResponseParserFactory
 from tests.conftest import EmulatorHandle
 
 Captured = tuple[OperationModel, dict[str, Any]]
@@ -55,6 +56,37 @@ def assert_captured_parse_alike(responses: list[Captured]) -> dict[str, Any]:
         assert operation.service_model.resolved_protocol == "json"
         by_operation[operation.name] = assert_parsed_alike(response, operation.output_shape)
     return by_operation
+
+
+def test_sessions_clients_parse_json_protocol_responses_with_the_planned_parser(
+    emulator: EmulatorHandle,
+) -> None:
+    sessions = Sessions(endpoint_url=emulator.endpoint)
+    target = AwsTarget("us-east-1")
+
+    for service in ("ecs", "application-autoscaling", "codedeploy"):
+        client = sessions.client(service, target)
+        factory = client._endpoint._response_parser_factory
+        assert isinstance(factory.create_parser("json"), PlannedJSONParser), service
+    sts = sessions.client("sts", target)
+    query = sts._endpoint._response_parser_factory.create_parser("query")
+    assert type(query) is botocore.parsers.QueryParser
+
+
+def test_a_sessions_client_reads_services_as_a_stock_client_does(
+    emulator: EmulatorHandle,
+) -> None:
+    stock = emulator.client("ecs")
+    create_fleet(emulator, stock)
+    planned = Sessions(endpoint_url=emulator.endpoint).client("ecs", AwsTarget("us-east-1"))
+
+    read = {"cluster": "prod", "services": ["web", "api"], "include": ["TAGS"]}
+    planned_services = planned.describe_services(**read)["services"]
+    stock_services = stock.describe_services(**read)["services"]
+
+    # Timestamps compare equal although the two clients' time zone objects differ.
+    assert planned_services == stock_services
+    assert isinstance(planned_services[0]["createdAt"], datetime.datetime)
 
 
 def create_fleet(emulator: EmulatorHandle, ecs: Any) -> None:

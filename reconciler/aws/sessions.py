@@ -21,6 +21,7 @@ import botocore.session
 import botocore.utils
 
 from reconciler import __version__
+from reconciler.aws.parsing import PlannedResponseParserFactory
 
 SESSION_NAME_PREFIX = "ecs-gitops-reconciler"
 
@@ -137,9 +138,14 @@ def epoch_or_text_timestamp(value: Any) -> datetime.datetime:
 
 
 def _core_session() -> botocore.session.Session:
-    """A botocore session whose clients parse timestamps with :func:`epoch_or_text_timestamp`."""
+    """A botocore session whose clients parse responses the cheaper way.
+
+    JSON protocol bodies are walked by plans compiled once per output shape
+    (:mod:`reconciler.aws.parsing`), and timestamps are parsed with
+    :func:`epoch_or_text_timestamp`; both return what botocore's own would.
+    """
     core = botocore.session.get_session()
-    core.get_component("response_parser_factory").set_parser_defaults(
-        timestamp_parser=epoch_or_text_timestamp
-    )
+    parsers = PlannedResponseParserFactory()
+    parsers.set_parser_defaults(timestamp_parser=epoch_or_text_timestamp)
+    core.register_component("response_parser_factory", parsers)
     return core

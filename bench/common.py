@@ -19,6 +19,7 @@ from reconciler.aws import Aws, Sessions
 from reconciler.clock import Clock, SystemClock
 from reconciler.desired import render_units
 from reconciler.loop.daemon import LoopSettings, Reconciler
+from reconciler.loop.heap import HeapSettler
 from reconciler.model import TAG_DIGEST, TAG_OWNER, TAG_REVISION, TAG_TASK_DEFINITION, TAG_UNIT
 from reconciler.plan import desired_digest
 from reconciler.source import open_repo_files
@@ -177,13 +178,20 @@ def make_reconciler(
     clock: Clock | None = None,
     concurrency: int = 8,
     poll_interval: float = 5.0,
+    drift_interval: float = 300.0,
 ) -> Reconciler:
     """A reconciler wired as ``reconciler run`` wires it, its mirror a clone of ``repo``."""
     return Reconciler(
-        LoopSettings(owner=OWNER, concurrency=concurrency, poll_interval=poll_interval),
+        LoopSettings(
+            owner=OWNER,
+            concurrency=concurrency,
+            poll_interval=poll_interval,
+            drift_interval=drift_interval,
+        ),
         mirror=Mirror(GitRemote(str(repo)), data),
         aws=Aws(Sessions(endpoint_url=endpoint)),
         clock=clock or SystemClock(),
+        heap=HeapSettler(),
     )
 
 

@@ -20,6 +20,7 @@ import asyncio
 import json
 import math
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,16 +51,26 @@ def budget(units: int) -> int:
     return math.ceil(units / 10) + math.ceil(units / 50) + 2
 
 
+WARM_CYCLES = 5
+PAUSE_S = 3.0
+"""Between cycles, as the drift interval (5 minutes by default) would: long enough
+for the pacer's ECS read bucket (burst 100, 40 a second) to fill again, so that a
+cycle is measured, not the pacing of the one before."""
+
+
 async def drift_checks(reconciler: Reconciler, endpoint: str) -> list[dict[str, Any]]:
-    """Two drift checks in one process: wall, CPU, calls, and whether all is in sync."""
+    """Daemon cycles with a drift check each, in one process: the first (cold) and
+    WARM_CYCLES more; wall, CPU, calls, and whether all is in sync."""
     fetched = await reconciler.mirror.fetch()
     assert fetched.head is not None
-    reconciler.reconciled = fetched.head
+    reconciler.reconciled = fetched.head  # applied already: every cycle checks drift
     checks = []
-    for _ in range(2):
+    for index in range(1 + WARM_CYCLES):
+        if index:
+            await asyncio.sleep(PAUSE_S)
         control(endpoint, "stats/reset")
         started, cpu = time.perf_counter(), time.process_time()
-        await reconciler.check_drift()
+        await reconciler.cycle()
         wall, used = time.perf_counter() - started, time.process_time() - cpu
         units = reconciler.snapshot().units
         checks.append(
@@ -93,15 +104,27 @@ async def per_service(aws: Aws, names: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def summarise(cycles: list[dict[str, Any]]) -> dict[str, Any]:
+    """The warm cycles as one row: medians, the most calls and CPU any took, all in sync."""
+    return {
+        "wall_s": statistics.median(c["wall_s"] for c in cycles),
+        "cpu_s": statistics.median(c["cpu_s"] for c in cycles),
+        "cpu_max_s": max(c["cpu_s"] for c in cycles),
+        "calls": max(c["calls"] for c in cycles),
+        "in_sync": all(c["in_sync"] for c in cycles),
+    }
+
+
 def measure(count: int, latency_ms: float) -> dict[str, Any]:
     with EmulatorProcess() as endpoint, tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "repo"
         write_repo(root, count)
         deploy_as_applied(endpoint, root, commit_all(root, f"{count} units"))
         control(endpoint, "faults", {"operations": "all", "latency_ms": latency_ms})
-        reconciler = make_reconciler(endpoint, root, Path(folder) / "data")
+        reconciler = make_reconciler(endpoint, root, Path(folder) / "data", drift_interval=0.0)
         try:
-            cold, warm = asyncio.run(drift_checks(reconciler, endpoint))
+            cold, *warm_cycles = asyncio.run(drift_checks(reconciler, endpoint))
+            warm = summarise(warm_cycles)
             peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             control(endpoint, "stats/reset")
             peer_s = asyncio.run(per_service(reconciler.aws, [unit_name(i) for i in range(count)]))
@@ -157,19 +180,24 @@ def table(rows: list[dict[str, Any]], latency_ms: float) -> str:
         )
     lines += [
         "",
-        "Calls are cold / warm. Targets: calls within budget, 1000 units under 3 s.",
+        f"A cycle is the daemon's: a head check of the git mirror, then a drift check. "
+        f"Cold is the first of a fresh process; warm is the median of the {WARM_CYCLES} "
+        f"after it (calls: the most any took). "
+        f"Targets: calls within budget, 1000 units under 3 s.",
         "",
         "### Cost of scale (the reconciler's process; the emulator runs apart)",
         "",
-        "| units | peak RSS MB | cold check CPU s | warm check CPU s | renders reused warm |",
+        "| units | peak RSS MB | cold cycle CPU s | warm cycle CPU s, median (max) "
+        "| renders reused warm |",
         "|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['units']} | {r['peak_rss_mb']:.0f} | {r['cold']['cpu_s']:.2f} "
-            f"| {r['warm']['cpu_s']:.2f} | {r['renders_reused']} |"
+            f"| {r['warm']['cpu_s']:.2f} ({r['warm']['cpu_max_s']:.2f}) "
+            f"| {r['renders_reused']} |"
         )
-    lines += ["", "Targets: under 200 MB; a warm check under 0.5 CPU s."]
+    lines += ["", "Targets: under 200 MB; a warm cycle under 0.5 CPU s."]
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from reconciler.cli.main import EXIT_FAILED, EXIT_OK
 from reconciler.clock import Clock, EmulatorClock, SystemClock
 from reconciler.errors import ReconcilerError, TransientError, UsageError
 from reconciler.loop.daemon import LoopSettings, Reconciler, data_path, default_owner, run_forever
+from reconciler.loop.heap import HeapSettler
 from reconciler.loop.sharding import choose_ownership
 from reconciler.report import (
     AlertFormat,
@@ -157,6 +158,7 @@ async def _run(args: argparse.Namespace) -> int:
         clock=clock,
         alerts=alerts,
         metrics=metrics,
+        heap=HeapSettler(),
         ownership=ownership,
     )
     try:

@@ -56,7 +56,8 @@ async def render_units(
     """
     known = cache.discover(files) if cache is not None else discover_units(files)
     if unit_ids:
-        unknown = [u for u in unit_ids if u not in known]
+        present = set(known)
+        unknown = [u for u in unit_ids if u not in present]
         if unknown:
             raise UsageError(
                 f"no unit {', '.join(repr(u) for u in unknown)} in the repository; "
@@ -75,11 +76,15 @@ async def render_units(
     limit = asyncio.Semaphore(CONCURRENT_UNITS)
     key = pass_key(files) if cache is not None else None
 
+    # What the cache holds is taken as it is; only the rest is rendered, concurrently.
+    kept: dict[str, RenderResult] = {}
+    if cache is not None and key is not None:
+        for unit_id in selected:
+            result = cache.get(files, unit_id, environment, key)
+            if result is not None:
+                kept[unit_id] = result
+
     async def render_one(unit_id: str) -> RenderResult:
-        if cache is not None and key is not None:
-            kept = cache.get(files, unit_id, environment, key)
-            if kept is not None:
-                return kept
         async with limit:
             result, reads = await _render_unit_reads(
                 files, unit_id, repo_policy, lookups, environment
@@ -88,7 +93,9 @@ async def render_units(
             cache.put(files, result, reads, environment, key)
         return result
 
-    return list(await asyncio.gather(*(render_one(u) for u in selected)))
+    missing = [u for u in selected if u not in kept]
+    rendered = dict(zip(missing, await asyncio.gather(*map(render_one, missing)), strict=True))
+    return [kept[u] if u in kept else rendered[u] for u in selected]
 
 
 async def render_unit(

@@ -153,7 +153,11 @@ async def fetch_live(
         if request.unit_id in errors or service is None:
             continue
         arn = str(service.get("taskDefinition") or "")
-        if arn and not _reusable(service, request) and cache.get(arn) is None:
+        if (
+            arn
+            and not _reusable(service, _tags(service.get("tags")), request)
+            and cache.get(arn) is None
+        ):
             to_describe.setdefault((request.target, arn), []).append(request.unit_id)
     await asyncio.gather(
         *(
@@ -171,9 +175,8 @@ async def fetch_live(
     return results
 
 
-def _reusable(service: Mapping[str, Any], request: LiveRequest) -> bool:
+def _reusable(service: Mapping[str, Any], tags: Mapping[str, str], request: LiveRequest) -> bool:
     """The service runs the revision it was tagged with, and git wants that digest."""
-    tags = _tags(service.get("tags"))
     return (
         request.desired_digest is not None
         and tags.get(TAG_DIGEST) == request.desired_digest
@@ -191,11 +194,12 @@ def _live_unit(
         return LiveUnit(request.unit_id, None, {}, None, None, False, None)
     arn = str(service.get("taskDefinition") or "") or None
     cached = cache.get(arn) if arn else None
-    reused = _reusable(service, request) and cached is None
+    tags = _tags(service.get("tags"))
+    reused = _reusable(service, tags, request) and cached is None
     return LiveUnit(
         unit_id=request.unit_id,
         service=service,
-        tags=_tags(service.get("tags")),
+        tags=tags,
         task_definition_arn=arn,
         task_definition=_with_tags(*cached) if cached else None,
         task_definition_reused=reused,

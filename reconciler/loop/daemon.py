@@ -34,6 +34,7 @@ from reconciler.desired import render_units
 from reconciler.errors import ReconcilerError
 from reconciler.live import TaskDefinitionCache
 from reconciler.loop.applying import ApplyReport, Callbacks, apply_revision
+from reconciler.loop.heap import HeapSettler
 from reconciler.loop.orphans import Orphan, delete_orphan, find_orphans, prune_allowed
 from reconciler.loop.planning import PlannedRevision, PlanningCache, plan_revision
 from reconciler.loop.sharding import Ownership, SoleOwnership
@@ -139,7 +140,10 @@ class Reconciler:
         alerts: AlertNotifier | None = None,
         metrics: ReconcilerMetrics | None = None,
         ownership: Ownership | None = None,
+        heap: HeapSettler | None = None,
     ) -> None:
+        """``heap`` is given by the process that owns the interpreter (``reconciler
+        run``): freezing the garbage collector's view is a choice for the whole process."""
         self.settings = settings
         self.ownership: Ownership = ownership or SoleOwnership()
         self.mirror = mirror
@@ -160,6 +164,7 @@ class Reconciler:
         self._desired: Mapping[str, DesiredUnit] = {}
         self._live_tags: Mapping[str, Mapping[str, str]] = {}
         self._owned: frozenset[str] = frozenset()
+        self._heap = heap
 
     # -- the status source -------------------------------------------------
 
@@ -206,6 +211,8 @@ class Reconciler:
             elif self._drift_due():
                 await self.check_drift()
         self.metrics.record_snapshot(self.snapshot())
+        if self._heap is not None:
+            self._heap.settle()
 
     def _ownership_moved(self, revision: str) -> bool:
         """Whether this replica owns other units than at its last reconcile (a shard

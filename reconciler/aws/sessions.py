@@ -8,7 +8,6 @@ name CloudTrail attributes to the reconciler, refreshed before it expires.
 
 from __future__ import annotations
 
-import datetime
 import socket
 import threading
 from dataclasses import dataclass
@@ -18,10 +17,9 @@ import boto3
 import botocore.config
 import botocore.credentials
 import botocore.session
-import botocore.utils
 
 from reconciler import __version__
-from reconciler.aws.parsing import PlannedResponseParserFactory
+from reconciler.aws.parsing import PlannedResponseParserFactory, epoch_or_text_timestamp
 
 SESSION_NAME_PREFIX = "ecs-gitops-reconciler"
 
@@ -123,18 +121,6 @@ class Sessions:
         cast(Any, core)._credentials = credentials
         core.set_config_variable("region", target.region)
         return boto3.Session(botocore_session=core)
-
-
-def epoch_or_text_timestamp(value: Any) -> datetime.datetime:
-    """A timestamp as botocore would parse it, epoch seconds the cheap way.
-
-    ECS, CodeDeploy and Application Auto Scaling send epoch seconds. botocore's
-    own parser tries time zones from dateutil for each of them, which is half
-    the CPU of reading a thousand services; text timestamps still go to it.
-    """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.datetime.fromtimestamp(value, datetime.UTC)
-    return botocore.utils.parse_timestamp(value)
 
 
 def _core_session() -> botocore.session.Session:

@@ -47,9 +47,6 @@ class _Entry:
     """The root tree the fingerprint last held at: under the same root every
     file is the same, so only the environment needs looking at again."""
 
-    def environment_part(self, environment: Mapping[str, str]) -> Fingerprint:
-        return tuple((name, environment.get(name)) for name in self.variables)
-
 
 @dataclass(frozen=True, slots=True)
 class PassKey:
@@ -162,7 +159,7 @@ def _still_holds(
 ) -> bool:
     """Whether nothing ``entry``'s render read has changed."""
     if key.root is not None and entry.root == key.root:
-        return entry.fingerprint[-1] == entry.environment_part(environment)
+        return entry.fingerprint[-1] == _environment_part(entry.variables, environment)
     fingerprint = _fingerprint(
         files, unit_id, entry.outside, entry.variables, environment, key.policy
     )
@@ -187,8 +184,13 @@ def _fingerprint(
         tree,
         policy_key,
         tuple((path, _content_digest(files, path)) for path in outside),
-        tuple((name, environment.get(name)) for name in variables),
+        _environment_part(variables, environment),
     )
+
+
+def _environment_part(variables: tuple[str, ...], environment: Mapping[str, str]) -> Fingerprint:
+    """The values of the variables a render looked for in the environment, set or not."""
+    return tuple((name, environment.get(name)) for name in variables)
 
 
 def _at_revision(result: RenderResult, revision: str | None) -> RenderResult:

@@ -21,6 +21,7 @@ from botocore.model import OperationModel, ServiceModel, Shape, ShapeResolver
 from reconciler.aws import AwsTarget, Sessions
 from reconciler.aws.parsing import PlannedJSONParser, PlannedResponseParserFactory
 from tests.conftest import EmulatorHandle
+from tests.emulator.codedeploy_world import CodeDeployWorld
 
 Captured = tuple[OperationModel, dict[str, Any]]
 
@@ -243,106 +244,18 @@ def test_emulator_application_auto_scaling_responses_parse_alike(
 
 
 def test_emulator_codedeploy_responses_parse_alike(emulator: EmulatorHandle) -> None:
-    ecs = emulator.client("ecs")
-    refs = emulator.seed(
-        {
-            "clusters": ["prod"],
-            "vpcs": [
-                {
-                    "name": "prod",
-                    "cidr": "10.0.0.0/16",
-                    "subnets": [{"name": "private-a", "cidr": "10.0.1.0/24"}],
-                }
-            ],
-            "load_balancers": [
-                {
-                    "name": "shop",
-                    "vpc": "prod",
-                    "subnets": ["private-a"],
-                    "target_groups": [
-                        {"name": "shop-blue", "port": 8080},
-                        {"name": "shop-green", "port": 8080},
-                    ],
-                    "listeners": [{"port": 80, "default_target_group": "shop-blue"}],
-                }
-            ],
-            "codedeploy": [
-                {
-                    "application": "shop",
-                    "deployment_groups": [
-                        {
-                            "name": "shop",
-                            "service": "prod/shop",
-                            "target_groups": ["shop-blue", "shop-green"],
-                            "listener": "shop:80",
-                        }
-                    ],
-                }
-            ],
-        }
-    )
+    world = CodeDeployWorld(emulator)
+    world.create_service("shop:1")
+    responses = capture(world.codedeploy)
 
-    def register(image: str) -> str:
-        arn: str = ecs.register_task_definition(
-            family="shop",
-            networkMode="awsvpc",
-            requiresCompatibilities=["FARGATE"],
-            cpu="256",
-            memory="512",
-            containerDefinitions=[
-                {"name": "shop", "image": image, "portMappings": [{"containerPort": 8080}]}
-            ],
-        )["taskDefinition"]["taskDefinitionArn"]
-        return arn
-
-    ecs.create_service(
-        cluster="prod",
-        serviceName="shop",
-        taskDefinition=register("shop:1"),
-        desiredCount=1,
-        launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
-        deploymentController={"type": "CODE_DEPLOY"},
-        loadBalancers=[
-            {
-                "targetGroupArn": refs["target_group:shop-blue"],
-                "containerName": "shop",
-                "containerPort": 8080,
-            }
-        ],
-    )
-    emulator.tick(10)
-    codedeploy = emulator.client("codedeploy")
-    appspec = {
-        "version": 0.0,
-        "Resources": [
-            {
-                "TargetService": {
-                    "Type": "AWS::ECS::Service",
-                    "Properties": {
-                        "TaskDefinition": register("shop:2"),
-                        "LoadBalancerInfo": {"ContainerName": "shop", "ContainerPort": 8080},
-                    },
-                }
-            }
-        ],
-    }
-    revision = {
-        "revisionType": "AppSpecContent",
-        "appSpecContent": {"content": json.dumps(appspec)},
-    }
-    responses = capture(codedeploy)
-
-    deployment_id = codedeploy.create_deployment(
-        applicationName="shop", deploymentGroupName="shop", revision=revision
-    )["deploymentId"]
+    deployment_id = world.deploy("shop:2", as_json=True)
     emulator.tick(30)
-    codedeploy.get_deployment(deploymentId=deployment_id)
-    codedeploy.get_deployment_group(applicationName="shop", deploymentGroupName="shop")
-    codedeploy.list_deployments(applicationName="shop")
+    world.codedeploy.get_deployment(deploymentId=deployment_id)
+    world.codedeploy.get_deployment_group(applicationName="shop", deploymentGroupName="shop")
+    world.codedeploy.list_deployments(applicationName="shop")
     parsed = assert_captured_parse_alike(responses)
-    task_sets = capture(ecs)
-    ecs.describe_services(cluster="prod", services=["shop"])
+    task_sets = capture(world.ecs)
+    world.ecs.describe_services(cluster="prod", services=["shop"])
     parsed_ecs = assert_captured_parse_alike(task_sets)
 
     deployment = parsed["GetDeployment"]["deploymentInfo"]

@@ -8,7 +8,8 @@ import botocore.utils
 import pytest
 
 from reconciler.aws import Aws, AwsTarget, Pacer, Sessions
-from reconciler.aws.sessions import SESSION_NAME_PREFIX, epoch_or_text_timestamp
+from reconciler.aws.parsing import epoch_or_text_timestamp
+from reconciler.aws.sessions import SESSION_NAME_PREFIX
 from tests.conftest import EmulatorHandle, run_async
 
 ROLE = "arn:aws:iam::123456789012:role/deployer"
